@@ -1,0 +1,1 @@
+"""Attribution: match suggestions against an index of open-source code (issue 4)."""
