@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install model demo test lint unit e2e bench clean
+
+# llama-cpp-python builds from source (about 7 minutes on 2 cores); pip keeps the
+# built wheel in its cache, so later installs take seconds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(BIN)/safecoder-lsp model pull
+
+demo: model
+	$(BIN)/python -m safecoder_lsp.demo
+
+lint: install
+	$(BIN)/ruff check .
+
+test: model lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+e2e: model
+	$(BIN)/python -m pytest -q tests/e2e
+
+bench: model
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Inference engines behind one streaming interface (see engine/base.py)."""

@@ -1,0 +1,240 @@
+"""One worker thread owns one engine; requests queue to it.
+
+- The engine is created on the worker thread (``factory``), so a slow model load
+  never blocks the caller, and its state (loading / ready / failed) is observable.
+- ``submit(key, request)`` returns a ``Job``. A newer job with the same key (a
+  document URI) cancels older ones, queued or running: only the newest request
+  for a document is generated to the end. Stale queued jobs are dropped unrun.
+- ``Job.future`` is a ``concurrent.futures.Future[GenerationResult]``; asyncio
+  callers wrap it with ``asyncio.wrap_future`` and call ``job.cancel()`` when
+  their request is cancelled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import Enum
+
+from engine.base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats, StopReason
+
+log = logging.getLogger(__name__)
+
+
+class WorkerState(str, Enum):
+    IDLE = "idle"  # not started
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    stats: GenerationStats
+    job_id: int = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stats.stop_reason is StopReason.CANCELLED
+
+
+@dataclass(eq=False)
+class Job:
+    id: int
+    key: str
+    request: GenerationRequest
+    cancel_token: CancelToken = field(default_factory=CancelToken)
+    future: Future = field(default_factory=Future)
+    started: bool = False
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_token.cancelled
+
+
+class EngineWorker:
+    def __init__(self, factory: Callable[[], Engine], name: str = "engine") -> None:
+        self._factory = factory
+        self._name = name
+        self._cond = threading.Condition()
+        self._queue: deque[Job] = deque()
+        self._by_key: dict[str, list[Job]] = {}
+        self._ids = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.state = WorkerState.IDLE
+        self.error: EngineError | None = None
+        self.engine: Engine | None = None
+        self._ready = threading.Event()
+        self._state_listeners: list[Callable[[WorkerState], None]] = []
+        # Counters for diagnostics: jobs generated to the end, jobs stopped part-way
+        # by a cancel, and stale jobs dropped before they started.
+        self.completed_jobs = 0
+        self.cancelled_jobs = 0
+        self.dropped_jobs = 0
+
+    # -- lifecycle ---------------------------------------------------------
+    def on_state(self, listener: Callable[[WorkerState], None]) -> None:
+        self._state_listeners.append(listener)
+
+    def _set_state(self, state: WorkerState) -> None:
+        self.state = state
+        for listener in list(self._state_listeners):
+            try:
+                listener(state)
+            except Exception:  # pragma: no cover - listeners must not kill the worker
+                log.exception("engine state listener failed")
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._set_state(WorkerState.LOADING)
+            self._thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the engine loaded or failed; True when ready."""
+        self._ready.wait(timeout)
+        return self.state is WorkerState.READY
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._closing = True
+            for job in self._queue:
+                job.cancel()
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # -- jobs --------------------------------------------------------------
+    def submit(self, key: str, request: GenerationRequest) -> Job:
+        job = Job(id=next(self._ids), key=key, request=request)
+        with self._cond:
+            if self.error is not None:
+                job.future.set_exception(self.error)
+                return job
+            if self._closing:
+                job.future.set_exception(EngineError("the engine is shutting down."))
+                return job
+            for older in self._by_key.get(key, []):
+                older.cancel()
+            self._by_key[key] = [job]
+            self._queue.append(job)
+            self._cond.notify_all()
+        if self._thread is None:
+            self.start()
+        return job
+
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while True:
+                while self._queue:
+                    job = self._queue.popleft()
+                    if job.cancelled:
+                        self._finish_unrun(job)
+                        continue
+                    job.started = True
+                    return job
+                if self._closing:
+                    return None
+                self._cond.wait()
+
+    def _finish_unrun(self, job: Job) -> None:
+        self.dropped_jobs += 1
+        self._forget(job)
+        stats = GenerationStats(stop_reason=StopReason.CANCELLED)
+        if not job.future.done():
+            job.future.set_result(GenerationResult("", stats, job.id))
+
+    def _forget(self, job: Job) -> None:
+        jobs = self._by_key.get(job.key)
+        if jobs and job in jobs:
+            jobs.remove(job)
+            if not jobs:
+                del self._by_key[job.key]
+
+    def _run(self) -> None:
+        try:
+            self.engine = self._factory()
+        except EngineError as exc:
+            self.error = exc
+        except Exception as exc:  # unexpected: keep the message for the user
+            log.exception("engine failed to load")
+            self.error = EngineError(f"the engine failed to start: {exc}")
+        if self.error is not None:
+            self._ready.set()
+            self._set_state(WorkerState.FAILED)
+            self._fail_all(self.error)
+            return
+        self._set_state(WorkerState.READY)
+        self._ready.set()
+        while True:
+            job = self._next_job()
+            if job is None:
+                break
+            self._execute(job)
+        if self.engine is not None:
+            self.engine.close()
+        self._set_state(WorkerState.CLOSED)
+
+    def _fail_all(self, error: EngineError) -> None:
+        # After a failed load every queued and future job fails with the same error.
+        with self._cond:
+            self._closing = True
+            while self._queue:
+                job = self._queue.popleft()
+                if not job.future.done():
+                    job.future.set_exception(error)
+            self._by_key.clear()
+
+    def _execute(self, job: Job) -> None:
+        engine = self.engine
+        assert engine is not None
+        pieces: list[str] = []
+        try:
+            for piece in engine.stream(job.request, job.cancel_token):
+                pieces.append(piece)
+            stats = engine.last_stats
+            if job.cancelled and stats.stop_reason is None:
+                stats.stop_reason = StopReason.CANCELLED
+            result = GenerationResult("".join(pieces), stats, job.id)
+            if result.cancelled:
+                self.cancelled_jobs += 1
+            else:
+                self.completed_jobs += 1
+            if not job.future.done():
+                job.future.set_result(result)
+        except EngineError as exc:
+            if not job.future.done():
+                job.future.set_exception(exc)
+        except Exception as exc:
+            log.exception("generation failed")
+            if not job.future.done():
+                job.future.set_exception(EngineError(f"generation failed: {exc}"))
+        finally:
+            with self._cond:
+                self._forget(job)
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "completed_jobs": self.completed_jobs,
+            "cancelled_jobs": self.cancelled_jobs,
+            "dropped_jobs": self.dropped_jobs,
+            "queued_jobs": self.pending(),
+        }
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)

@@ -1,0 +1,296 @@
+"""The completion pipeline: document + cursor -> suggestion.
+
+typed-ahead -> should_complete -> context -> prompt -> cache -> engine (worker)
+-> post-process -> cache / typed-ahead / request record.
+
+The LSP handlers and the ``complete`` command both call ``CompletionService``;
+nothing here knows about LSP types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from engine.base import EngineError, GenerationRequest, GenerationStats, StopReason
+from engine.fim import FimTemplate
+from engine.worker import EngineWorker, WorkerState
+from safecoder_lsp.completion.cache import ResultCache, TypedAhead, cache_key
+from safecoder_lsp.completion.context import CompletionContext, TokenCounter, build_context
+from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
+from safecoder_lsp.completion.trigger import should_complete
+from safecoder_lsp.documents import Document
+
+log = logging.getLogger(__name__)
+
+# Text near the cursor with NUL bytes is not something to complete.
+BINARY_PROBE_CHARS = 4096
+
+
+class CompletionError(Exception):
+    """A completion could not be made; ``hint`` tells the user what to do."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    """The subset of the configuration the pipeline reads."""
+
+    max_tokens: int = 64
+    single_line_max_tokens: int = 48
+    time_budget_ms: int = 3000
+    prefix_tokens: int = 768
+    suffix_tokens: int = 192
+    multiline: str = "auto"
+    skip_in_comments: bool = False
+    skip_in_strings: bool = False
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    cache_size: int = 256
+    include_code_in_logs: bool = False
+
+
+@dataclass
+class CompletionResult:
+    request_id: str
+    text: str
+    offset: int  # where the suggestion is inserted (string offset in the document)
+    source: str  # engine | cache | typed_ahead | skipped | superseded
+    reason: str = ""
+    mode: str = ""
+    latency_ms: float = 0.0
+    stats: GenerationStats | None = None
+    prompt: str = field(default="", repr=False)
+    raw: str = field(default="", repr=False)
+
+
+@dataclass
+class RequestRecord:
+    request_id: str
+    uri: str
+    text: str
+    created: float
+    outcome: str = "shown"  # shown | accepted | rejected
+
+
+class CompletionService:
+    def __init__(
+        self,
+        worker: EngineWorker,
+        settings: CompletionSettings,
+        template: FimTemplate | None = None,
+        records: int = 1000,
+    ) -> None:
+        self.worker = worker
+        self.settings = settings
+        self._template_override = template
+        self.cache = ResultCache(settings.cache_size)
+        self.typed_ahead = TypedAhead()
+        self._anchors: dict[str, int] = {}
+        self._counter: TokenCounter | None = None
+        self._records: OrderedDict[str, RequestRecord] = OrderedDict()
+        self._max_records = records
+        self.stats = {"requests": 0, "engine": 0, "cache": 0, "typed_ahead": 0, "skipped": 0}
+
+    # -- engine readiness ----------------------------------------------------
+    async def _ready(self) -> None:
+        if self.worker.state is WorkerState.IDLE:
+            self.worker.start()
+        if self.worker.state is WorkerState.LOADING:
+            await asyncio.get_running_loop().run_in_executor(None, self.worker.wait_ready)
+        if self.worker.state is not WorkerState.READY:
+            err = self.worker.error
+            if err is not None:
+                raise CompletionError(err.message, err.hint)
+            raise CompletionError(f"the engine is {self.worker.state.value}.")
+
+    @property
+    def template(self) -> FimTemplate:
+        if self._template_override is not None:
+            return self._template_override
+        engine = self.worker.engine
+        template = getattr(engine, "fim_template", None)
+        if template is None:
+            raise CompletionError(
+                "the model's fill-in-the-middle format could not be detected.",
+                "Set model.fim_template (qwen2.5-coder, starcoder, codellama, deepseek-coder, "
+                "codestral, codegemma) or model.fim_prefix/fim_suffix/fim_middle with "
+                "fim_template = custom.",
+            )
+        return template
+
+    def _count(self) -> TokenCounter:
+        if self._counter is None:
+            engine = self.worker.engine
+            assert engine is not None
+            self._counter = TokenCounter(engine.count_tokens)
+        return self._counter
+
+    # -- the pipeline --------------------------------------------------------
+    async def complete(
+        self, doc: Document, offset: int, *, invoked: bool = False
+    ) -> CompletionResult:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        self.stats["requests"] += 1
+        s = self.settings
+
+        def done(result: CompletionResult) -> CompletionResult:
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            self.stats[result.source] = self.stats.get(result.source, 0) + 1
+            self._log(result, doc)
+            return result
+
+        # 1. Typed ahead: the user typed the start of what is shown.
+        shown = self.typed_ahead.lookup(doc, offset)
+        if shown is not None:
+            self.typed_ahead.remember(doc, offset, shown.text, shown.request_id)
+            self._record(request_id, doc.uri, shown.text)
+            return done(CompletionResult(request_id, shown.text, offset, "typed_ahead"))
+
+        probe = doc.text[max(0, offset - BINARY_PROBE_CHARS) : offset + BINARY_PROBE_CHARS]
+        if "\x00" in probe:
+            raise CompletionError(
+                "the document looks binary (it contains NUL characters); no completion.",
+                "Completions work on text files only.",
+            )
+
+        # 2. Should we complete here, and how much?
+        line, _ = doc.position_at(offset, "utf-32")
+        line_start, line_end = doc.line_span(line)
+        decision = should_complete(
+            doc.text[line_start:offset],
+            doc.text[offset:line_end],
+            doc.language_id,
+            multiline=s.multiline,
+            skip_in_comments=s.skip_in_comments,
+            skip_in_strings=s.skip_in_strings,
+            prefix_tail=doc.text[max(0, offset - 2000) : offset],
+        )
+        mode = decision.mode
+        if mode == "none":
+            if not invoked:
+                self.typed_ahead.forget(doc.uri)
+                return done(CompletionResult(request_id, "", offset, "skipped", decision.reason))
+            mode = "single"
+
+        await self._ready()
+        template = self.template
+
+        # 3. Context and prompt.
+        ctx = build_context(
+            doc,
+            offset,
+            self._count(),
+            s.prefix_tokens,
+            s.suffix_tokens,
+            anchor=self._anchors.get(doc.uri),
+        )
+        self._anchors[doc.uri] = ctx.start_line
+        prompt = template.build(ctx.before, ctx.suffix, ctx.line_head)
+        fctx = FilterContext(prefix=ctx.prefix, suffix=ctx.suffix, language=ctx.language, mode=mode)
+        stops = template.stop_words + tuple(s.stop) + (("\n",) if mode == "single" else ())
+        max_tokens = s.single_line_max_tokens if mode == "single" else s.max_tokens
+        key = cache_key(prompt, mode, max_tokens, stops, s.temperature)
+
+        # 4. Cache.
+        cached = self.cache.get(key)
+        if cached is not None:
+            return done(self._shown(doc, offset, cached, request_id, "cache", mode, prompt))
+
+        # 5. Engine.
+        request = GenerationRequest(
+            prompt=prompt,
+            max_tokens=max_tokens,
+            stop=stops,
+            temperature=s.temperature,
+            time_budget_s=s.time_budget_ms / 1000,
+            should_stop=(lambda text: block_finished(text, fctx)) if mode == "multi" else None,
+        )
+        job = self.worker.submit(doc.uri, request)
+        try:
+            result = await asyncio.wrap_future(job.future)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        except EngineError as exc:
+            raise CompletionError(exc.message, exc.hint) from exc
+        if result.cancelled:
+            return done(
+                CompletionResult(
+                    request_id, "", offset, "superseded", "a newer request replaced this one",
+                    mode=mode, stats=result.stats,
+                )
+            )
+
+        # 6. Post-process.
+        text = postprocess(result.text, fctx)
+        if result.stats.stop_reason not in (StopReason.TIME_BUDGET, StopReason.CANCELLED):
+            self.cache.put(key, text)
+        out = self._shown(doc, offset, text, request_id, "engine", mode, prompt)
+        out.stats = result.stats
+        out.raw = result.text
+        return done(out)
+
+    def _shown(
+        self, doc: Document, offset: int, text: str, request_id: str, source: str, mode: str,
+        prompt: str,
+    ) -> CompletionResult:
+        self.typed_ahead.remember(doc, offset, text, request_id)
+        self._record(request_id, doc.uri, text)
+        return CompletionResult(request_id, text, offset, source, mode=mode, prompt=prompt)
+
+    # -- request records (accept / reject) ---------------------------------------
+    def _record(self, request_id: str, uri: str, text: str) -> None:
+        self._records[request_id] = RequestRecord(request_id, uri, text, time.time())
+        while len(self._records) > self._max_records:
+            self._records.popitem(last=False)
+
+    def record(self, request_id: str) -> RequestRecord | None:
+        return self._records.get(request_id)
+
+    def mark(self, request_id: str, outcome: str) -> RequestRecord | None:
+        rec = self._records.get(request_id)
+        if rec is not None:
+            rec.outcome = outcome
+        return rec
+
+    def forget_document(self, uri: str) -> None:
+        self.typed_ahead.forget(uri)
+        self._anchors.pop(uri, None)
+
+    def _log(self, result: CompletionResult, doc: Document) -> None:
+        st = result.stats
+        log.info(
+            "completion %s source=%s mode=%s chars=%d latency_ms=%.1f%s%s",
+            result.request_id,
+            result.source,
+            result.mode,
+            len(result.text),
+            result.latency_ms,
+            (
+                f" prompt_tokens={st.prompt_tokens} reused={st.reused_tokens} "
+                f"evaluated={st.evaluated_tokens} generated={st.generated_tokens} "
+                f"stop={st.stop_reason.value if st.stop_reason else None}"
+                if st
+                else ""
+            ),
+            f" reason={result.reason!r}" if result.reason else "",
+        )
+        if self.settings.include_code_in_logs:
+            log.info("completion %s text=%r", result.request_id, result.text)
+
+
+def context_summary(ctx: CompletionContext) -> str:
+    return f"lines {ctx.start_line}-{ctx.end_line} (cursor line {ctx.cursor_line})"

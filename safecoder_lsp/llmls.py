@@ -1,0 +1,98 @@
+"""The llm-ls wire format used by the Hugging Face plugins (llm-vscode, llm.nvim,
+llm-intellij): ``llm-ls/getCompletions``, ``llm-ls/acceptCompletion``,
+``llm-ls/rejectCompletion``.
+
+Params arrive camelCase (``textDocument``, ``tokensToClear``, ``requestId``);
+some third-party clients send snake_case: both are accepted. Results are
+snake_case (``request_id``, ``generated_text``) as llm-ls returns them.
+
+A ``backend``/``url``/``apiToken``/``model`` sent by a plugin is a request, not an
+order: the configured engine answers (the server tells the user once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class LlmLsParamsError(ValueError):
+    pass
+
+
+def _get(d: Mapping[str, Any], camel: str, default: Any = None) -> Any:
+    if camel in d:
+        return d[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return d.get(snake, default)
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LlmLsParamsError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class GetCompletionsParams:
+    uri: str
+    line: int
+    character: int
+    tokens_to_clear: tuple[str, ...] = ()
+    backend: str = ""
+    url: str = ""
+    model: str = ""
+    api_token_sent: bool = False
+    ide: str = ""
+    fim: Mapping[str, Any] = field(default_factory=dict)
+    context_window: int | None = None
+
+
+def parse_get_completions(params: Any) -> GetCompletionsParams:
+    if not isinstance(params, Mapping):
+        raise LlmLsParamsError("params must be an object with textDocument and position")
+    doc = _get(params, "textDocument")
+    pos = params.get("position")
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("uri"), str):
+        raise LlmLsParamsError("textDocument.uri is missing")
+    if not isinstance(pos, Mapping):
+        raise LlmLsParamsError("position is missing")
+    clear = _get(params, "tokensToClear") or ()
+    if not isinstance(clear, list | tuple) or not all(isinstance(t, str) for t in clear):
+        raise LlmLsParamsError(f"tokensToClear must be a list of strings, got {clear!r}")
+    fim = params.get("fim") or {}
+    window = _get(params, "contextWindow")
+    return GetCompletionsParams(
+        uri=doc["uri"],
+        line=_int(pos.get("line"), "position.line"),
+        character=_int(pos.get("character"), "position.character"),
+        tokens_to_clear=tuple(clear),
+        backend=str(params.get("backend") or ""),
+        url=str(params.get("url") or ""),
+        model=str(params.get("model") or ""),
+        api_token_sent=bool(_get(params, "apiToken")),
+        ide=str(params.get("ide") or ""),
+        fim=fim if isinstance(fim, Mapping) else {},
+        context_window=window if isinstance(window, int) and not isinstance(window, bool) else None,
+    )
+
+
+def request_id_of(params: Any) -> str:
+    if not isinstance(params, Mapping):
+        raise LlmLsParamsError("params must be an object with requestId")
+    rid = _get(params, "requestId")
+    if not isinstance(rid, str) or not rid:
+        raise LlmLsParamsError("requestId is missing")
+    return rid
+
+
+def clear_tokens(text: str, tokens: tuple[str, ...]) -> str:
+    for token in tokens:
+        if token:
+            text = text.replace(token, "")
+    return text
+
+
+def completions_result(request_id: str, texts: list[str]) -> dict[str, Any]:
+    return {"request_id": request_id, "completions": [{"generated_text": t} for t in texts]}

@@ -1,0 +1,378 @@
+"""The language server: thin handlers that convert LSP types and call pure code.
+
+Features: textDocument/inlineCompletion (primary), llm-ls/getCompletions,
+llm-ls/acceptCompletion, llm-ls/rejectCompletion (Hugging Face plugins),
+textDocument/completion (fallback for clients without inline completion),
+full and incremental document sync, $/cancelRequest, $/progress while the model
+loads, workspace/didChangeConfiguration and workspace/configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
+from safecoder_lsp import __version__, llmls
+from safecoder_lsp.completion.service import CompletionError, CompletionResult, CompletionService
+from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
+from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
+from safecoder_lsp.protocol import SafecoderProtocol
+from safecoder_lsp.runtime import (
+    build_service,
+    completion_settings,
+    engine_config_changed,
+    template_override,
+)
+
+log = logging.getLogger(__name__)
+
+ACCEPT_COMMAND = "safecoder.acceptCompletion"
+STATS_COMMAND = "safecoder.stats"
+_WORD_TAIL = re.compile(r"[\w$]+$")
+
+_ENCODINGS: dict[str, Encoding] = {
+    t.PositionEncodingKind.Utf8.value: "utf-8",
+    t.PositionEncodingKind.Utf16.value: "utf-16",
+    t.PositionEncodingKind.Utf32.value: "utf-32",
+}
+
+
+class SafecoderServer(LanguageServer):
+    def __init__(self, *, user_file: Any = "default", env: dict[str, str] | None = None) -> None:
+        super().__init__(
+            "safecoder-lsp",
+            __version__,
+            protocol_cls=SafecoderProtocol,
+            text_document_sync_kind=t.TextDocumentSyncKind.Incremental,
+        )
+        self.documents = DocumentStore()
+        self._user_file = user_file
+        self._env = env
+        self._init_options: Any = None
+        self._workspace_settings: Any = None
+        result = load_config(user_file=user_file, env=env)
+        self.config: Config = result.config
+        self._pending_problems: list[ConfigProblem] = list(result.problems)
+        self.service: CompletionService | None = None
+        self._told: set[str] = set()
+
+    # -- helpers used by the handlers --------------------------------------------
+    @property
+    def encoding(self) -> Encoding:
+        enc = self.workspace.position_encoding
+        value = enc.value if isinstance(enc, t.PositionEncodingKind) else str(enc or "utf-16")
+        return _ENCODINGS.get(value, "utf-16")
+
+    def tell(self, message: str, kind: t.MessageType = t.MessageType.Error, once: bool = True) -> None:
+        """Show a message to the user; by default each distinct message only once."""
+        if once:
+            if message in self._told:
+                return
+            self._told.add(message)
+        log.log(logging.ERROR if kind == t.MessageType.Error else logging.INFO, "%s", message)
+        self.window_show_message(t.ShowMessageParams(type=kind, message=f"safecoder: {message}"))
+
+    def report_problems(self, problems: list[ConfigProblem]) -> None:
+        for problem in problems:
+            self.tell(str(problem), t.MessageType.Warning)
+
+    def load(self) -> LoadResult:
+        return load_config(
+            user_file=self._user_file,
+            env=self._env,
+            init_options=self._init_options,
+            workspace_settings=self._workspace_settings,
+        )
+
+    def apply_config(self, result: LoadResult) -> None:
+        old, new = self.config, result.config
+        self.config = new
+        if self.service is None or engine_config_changed(old, new):
+            if self.service is not None:
+                self.service.worker.close(timeout=0)
+            self.service = build_service(new)
+            self.service.worker.start()
+        else:
+            self.service.settings = completion_settings(new)
+            self.service._template_override = template_override(new)
+            self.service.cache.capacity = new.completion.cache_size
+        self.report_problems(result.problems)
+
+    def locate(self, uri: str, line: int, character: int) -> tuple[Document, int]:
+        try:
+            doc = self.documents.get(uri)
+            return doc, doc.offset_at(line, character, self.encoding)
+        except DocumentError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+
+    async def complete(self, doc: Document, offset: int, invoked: bool) -> CompletionResult | None:
+        if not self.config.completion.enabled or self.service is None:
+            return None
+        try:
+            return await self.service.complete(doc, offset, invoked=invoked)
+        except CompletionError as exc:
+            self.tell(str(exc))
+            return None
+        except DocumentError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+
+
+def create_server(**kwargs: Any) -> SafecoderServer:
+    server = SafecoderServer(**kwargs)
+    _register(server)
+    return server
+
+
+def _register(server: SafecoderServer) -> None:  # noqa: C901 - one place for all handlers
+    @server.feature(t.INITIALIZE)
+    def initialize(ls: SafecoderServer, params: t.InitializeParams) -> None:
+        ls._init_options = params.initialization_options
+        result = ls.load()
+        ls._pending_problems = list(result.problems)
+        ls.config = result.config
+        ls.service = build_service(result.config)
+        ls.service.worker.start()
+
+    @server.feature(t.INITIALIZED)
+    async def initialized(ls: SafecoderServer, params: t.InitializedParams) -> None:
+        ls.report_problems(ls._pending_problems)
+        ls._pending_problems = []
+        caps = ls.client_capabilities
+        if caps.workspace is not None and caps.workspace.configuration:
+            await _pull_configuration(ls)
+        await _report_model_load(ls)
+
+    @server.feature(t.SHUTDOWN)
+    def shutdown(ls: SafecoderServer, params: Any) -> None:
+        if ls.service is not None:
+            ls.service.worker.close(timeout=2)
+
+    # -- documents -----------------------------------------------------------
+    @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: SafecoderServer, params: t.DidOpenTextDocumentParams) -> None:
+        d = params.text_document
+        ls.documents.open(d.uri, d.text, d.version, d.language_id)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: SafecoderServer, params: t.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        try:
+            doc = ls.documents.get(uri)
+            for change in params.content_changes:
+                if isinstance(change, t.TextDocumentContentChangePartial):
+                    r = change.range
+                    doc.replace(
+                        (r.start.line, r.start.character),
+                        (r.end.line, r.end.character),
+                        change.text,
+                        ls.encoding,
+                    )
+                else:
+                    doc.set_text(change.text)
+            doc.version = params.text_document.version
+        except DocumentError as exc:
+            ls.documents.close(uri)
+            ls.tell(
+                f"lost track of {uri}: {exc}. Close and reopen the file to resume completions."
+            )
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: SafecoderServer, params: t.DidCloseTextDocumentParams) -> None:
+        ls.documents.close(params.text_document.uri)
+        if ls.service is not None:
+            ls.service.forget_document(params.text_document.uri)
+
+    # -- completions -----------------------------------------------------------
+    @server.feature(t.TEXT_DOCUMENT_INLINE_COMPLETION, t.InlineCompletionOptions())
+    async def inline_completion(
+        ls: SafecoderServer, params: t.InlineCompletionParams
+    ) -> t.InlineCompletionList:
+        pos = params.position
+        doc, offset = ls.locate(params.text_document.uri, pos.line, pos.character)
+        invoked = params.context.trigger_kind == t.InlineCompletionTriggerKind.Invoked
+        result = await ls.complete(doc, offset, invoked)
+        if result is None or not result.text:
+            return t.InlineCompletionList(items=[])
+        item = t.InlineCompletionItem(
+            insert_text=result.text,
+            range=t.Range(start=pos, end=pos),
+            command=t.Command(
+                title="Accept", command=ACCEPT_COMMAND, arguments=[result.request_id]
+            ),
+        )
+        return t.InlineCompletionList(items=[item])
+
+    @server.feature(
+        t.TEXT_DOCUMENT_COMPLETION,
+        t.CompletionOptions(trigger_characters=[".", "(", " ", "=", ":", ","]),
+    )
+    async def completion(ls: SafecoderServer, params: t.CompletionParams) -> t.CompletionList:
+        caps = ls.client_capabilities.text_document
+        if caps is not None and caps.inline_completion is not None:
+            # The client shows inline suggestions; a popup item would duplicate them.
+            return t.CompletionList(is_incomplete=False, items=[])
+        pos = params.position
+        doc, offset = ls.locate(params.text_document.uri, pos.line, pos.character)
+        invoked = (
+            params.context is None
+            or params.context.trigger_kind == t.CompletionTriggerKind.Invoked
+        )
+        result = await ls.complete(doc, offset, invoked)
+        if result is None or not result.text:
+            return t.CompletionList(is_incomplete=True, items=[])
+        return t.CompletionList(is_incomplete=True, items=[_completion_item(doc, offset, pos, result, ls)])
+
+    # -- llm-ls (Hugging Face plugins) ---------------------------------------------
+    @server.feature("llm-ls/getCompletions")
+    async def llmls_get_completions(ls: SafecoderServer, params: Any) -> dict[str, Any]:
+        try:
+            p = llmls.parse_get_completions(params)
+        except llmls.LlmLsParamsError as exc:
+            raise JsonRpcInvalidParams(f"llm-ls/getCompletions: {exc}") from exc
+        if p.url or p.api_token_sent or (p.backend and p.backend != "llamacpp"):
+            ls.tell(
+                "the plugin's backend/url/apiToken settings are not used: completions come "
+                f"from the configured engine (engine.kind = {ls.config.engine.kind}). "
+                "Change it in the safecoder configuration.",
+                t.MessageType.Info,
+            )
+        doc, offset = ls.locate(p.uri, p.line, p.character)
+        result = await ls.complete(doc, offset, invoked=False)
+        if result is None:
+            return llmls.completions_result(uuid.uuid4().hex, [])
+        text = llmls.clear_tokens(result.text, p.tokens_to_clear)
+        return llmls.completions_result(result.request_id, [text] if text else [])
+
+    @server.feature("llm-ls/acceptCompletion")
+    def llmls_accept(ls: SafecoderServer, params: Any) -> None:
+        _mark(ls, params, "accepted")
+
+    @server.feature("llm-ls/rejectCompletion")
+    def llmls_reject(ls: SafecoderServer, params: Any) -> None:
+        _mark(ls, params, "rejected")
+
+    @server.command(ACCEPT_COMMAND)
+    def accept_command(ls: SafecoderServer, *args: Any) -> None:
+        rid = args[0] if args else None
+        if isinstance(rid, list | tuple):  # some clients wrap the arguments
+            rid = rid[0] if rid else None
+        if isinstance(rid, str) and ls.service is not None:
+            ls.service.mark(rid, "accepted")
+
+    @server.command(STATS_COMMAND)
+    def stats_command(ls: SafecoderServer, *args: Any) -> dict[str, Any]:
+        service = ls.service
+        if service is None:
+            return {"engine": "none"}
+        worker = service.worker
+        return {
+            "engine": worker.state.value,
+            "error": str(worker.error) if worker.error else None,
+            **service.stats,
+            **worker.counters(),
+            "cache_entries": len(service.cache),
+            "documents": len(ls.documents),
+        }
+
+    # -- configuration -----------------------------------------------------------
+    @server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: SafecoderServer, params: t.DidChangeConfigurationParams
+    ) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and settings:
+            ls._workspace_settings = settings.get("safecoder", settings)
+            ls.apply_config(ls.load())
+        else:
+            await _pull_configuration(ls)
+
+
+def _mark(ls: SafecoderServer, params: Any, outcome: str) -> None:
+    try:
+        rid = llmls.request_id_of(params)
+    except llmls.LlmLsParamsError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from exc
+    if ls.service is not None:
+        ls.service.mark(rid, outcome)
+
+
+def _completion_item(
+    doc: Document, offset: int, pos: t.Position, result: CompletionResult, ls: SafecoderServer
+) -> t.CompletionItem:
+    line, _ = doc.position_at(offset, "utf-32")
+    line_start = doc.line_span(line)[0]
+    match = _WORD_TAIL.search(doc.text[line_start:offset])
+    word = match.group(0) if match else ""
+    start_line, start_char = doc.position_at(offset - len(word), ls.encoding)
+    first = result.text.splitlines()[0] if result.text.strip() else result.text
+    label = (word + first).strip() or result.text.strip()
+    return t.CompletionItem(
+        label=label[:80],
+        kind=t.CompletionItemKind.Snippet,
+        detail="safecoder",
+        documentation=t.MarkupContent(
+            kind=t.MarkupKind.Markdown,
+            value=f"```{doc.language_id}\n{word}{result.text}\n```",
+        ),
+        filter_text=word + result.text,
+        sort_text="0",
+        insert_text_format=t.InsertTextFormat.PlainText,
+        text_edit=t.TextEdit(
+            range=t.Range(start=t.Position(line=start_line, character=start_char), end=pos),
+            new_text=word + result.text,
+        ),
+        command=t.Command(title="Accept", command=ACCEPT_COMMAND, arguments=[result.request_id]),
+        data={"request_id": result.request_id},
+    )
+
+
+async def _pull_configuration(ls: SafecoderServer) -> None:
+    try:
+        values = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                t.ConfigurationParams(items=[t.ConfigurationItem(section="safecoder")])
+            ),
+            timeout=10,
+        )
+    except Exception as exc:  # a client that does not answer must not block us
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    settings = values[0] if values else None
+    ls._workspace_settings = settings if isinstance(settings, dict) else None
+    ls.apply_config(ls.load())
+
+
+async def _report_model_load(ls: SafecoderServer) -> None:
+    service = ls.service
+    if service is None:
+        return
+    worker = service.worker
+    caps = ls.client_capabilities.window
+    token: str | None = None
+    if caps is not None and caps.work_done_progress:
+        token = f"safecoder-load-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
+            ls.work_done_progress.begin(
+                token, t.WorkDoneProgressBegin(title="safecoder: loading model", cancellable=False)
+            )
+        except Exception as exc:
+            log.warning("could not create progress: %s", exc)
+            token = None
+    ready = await asyncio.get_running_loop().run_in_executor(None, worker.wait_ready)
+    if ready and worker.engine is not None:
+        info = worker.engine.info()
+        message = f"{info.model} ready ({info.details.get('load_s', '?')} s)"
+    else:
+        message = "model failed to load"
+    if token is not None:
+        ls.work_done_progress.end(token, t.WorkDoneProgressEnd(message=message))
+    if not ready and worker.error is not None:
+        ls.tell(str(worker.error))

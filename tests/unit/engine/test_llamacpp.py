@@ -1,0 +1,123 @@
+"""The embedded llama.cpp engine on the real default model."""
+
+import shutil
+import threading
+
+import pytest
+
+from engine.base import CancelToken, EngineError, GenerationRequest, StopReason, generate_text
+from engine.fim import QWEN
+from engine.llamacpp import LlamaCppEngine, Utf8Decoder
+
+pytestmark = pytest.mark.model
+
+ADD = QWEN.build("def add(a, b):\n", "\n\nprint(add(1, 2))\n", "    return ")
+
+
+def test_detects_qwen_fim_template_from_the_vocabulary(engine):
+    assert engine.fim_template is not None
+    assert engine.fim_template.name == "qwen2.5-coder"
+    info = engine.info()
+    assert info.kind == "llamacpp" and info.n_ctx == 2048
+    assert "qwen" in info.details["architecture"]
+
+
+def test_fim_completion_is_sensible(engine):
+    text = generate_text(engine, GenerationRequest(ADD, max_tokens=16, stop=("\n",)))
+    assert "a + b" in text
+    assert engine.last_stats.stop_reason in (StopReason.STOP_WORD, StopReason.END_OF_TEXT)
+
+
+def test_max_tokens_and_stats(engine):
+    generate_text(engine, GenerationRequest(ADD, max_tokens=2))
+    st = engine.last_stats
+    assert st.generated_tokens == 2
+    assert st.stop_reason is StopReason.MAX_TOKENS
+    assert st.prompt_tokens == len(engine.tokenize(ADD))
+
+
+def test_time_budget_stops_generation(engine):
+    generate_text(engine, GenerationRequest(ADD, max_tokens=200, time_budget_s=0.0))
+    assert engine.last_stats.stop_reason is StopReason.TIME_BUDGET
+    assert engine.last_stats.generated_tokens == 1
+
+
+def test_caller_predicate_stops_early(engine):
+    text = generate_text(
+        engine, GenerationRequest(ADD, max_tokens=50, should_stop=lambda t: len(t) >= 1)
+    )
+    assert engine.last_stats.stop_reason is StopReason.CALLER
+    assert len(text) >= 1 and engine.last_stats.generated_tokens == 1
+
+
+def test_kv_cache_prefix_is_reused_between_consecutive_requests(engine):
+    generate_text(engine, GenerationRequest(ADD, max_tokens=1))
+    longer = ADD + "a"
+    generate_text(engine, GenerationRequest(longer, max_tokens=1))
+    st = engine.last_stats
+    assert st.reused_tokens >= st.prompt_tokens - 3
+    assert st.evaluated_tokens <= 3
+
+
+def test_cancel_between_tokens(engine):
+    cancel = CancelToken()
+    pieces = []
+    for piece in engine.stream(GenerationRequest(ADD, max_tokens=100), cancel):
+        pieces.append(piece)
+        cancel.cancel()
+    assert engine.last_stats.stop_reason is StopReason.CANCELLED
+    assert engine.last_stats.generated_tokens == 1
+    assert len(pieces) == 1
+
+
+def test_cancel_during_prompt_evaluation_stops_between_chunks(engine):
+    body = "".join(f"def f{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(120))
+    prompt = QWEN.build(body, "", "")
+    assert len(engine.tokenize(prompt)) > 1000
+    cancel = CancelToken()
+    timer = threading.Timer(0.2, cancel.cancel)
+    timer.start()
+    out = generate_text(engine, GenerationRequest(prompt, max_tokens=50), cancel)
+    timer.join()
+    st = engine.last_stats
+    assert out == ""
+    assert st.stop_reason is StopReason.CANCELLED
+    assert st.generated_tokens == 0
+    # The work done before the cancel stays in the KV cache for the next request.
+    generate_text(engine, GenerationRequest(prompt, max_tokens=1))
+    assert engine.last_stats.reused_tokens > 0
+
+
+def test_prompt_larger_than_the_context_is_a_clear_error(engine):
+    prompt = "x = 1\n" * 3000
+    with pytest.raises(EngineError, match="context holds 2048"):
+        generate_text(engine, GenerationRequest(prompt, max_tokens=4))
+
+
+def test_utf8_decoder_holds_split_sequences():
+    d = Utf8Decoder()
+    data = "é中😀".encode()
+    out = "".join(d.feed(data[i : i + 1]) for i in range(len(data)))
+    assert out + d.flush() == "é中😀"
+
+
+def test_missing_model_says_how_to_fix(tmp_path):
+    with pytest.raises(EngineError) as err:
+        LlamaCppEngine(tmp_path / "nope.gguf")
+    assert "model pull" in err.value.hint
+
+
+def test_not_a_gguf_is_rejected(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"PK\x03\x04 this is a zip, not a model" * 10)
+    with pytest.raises(EngineError, match="not a GGUF"):
+        LlamaCppEngine(bad)
+
+
+def test_truncated_model_is_rejected_before_llama_cpp_reads_it(tmp_path, model_path):
+    cut = tmp_path / "cut.gguf"
+    with open(model_path, "rb") as src, open(cut, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.truncate(50 << 20)
+    with pytest.raises(EngineError, match="truncated"):
+        LlamaCppEngine(cut)
