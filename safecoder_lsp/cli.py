@@ -13,7 +13,7 @@ from pathlib import Path
 from safecoder_lsp import __version__
 
 
-def _configure_logging(level: str, file: str = "") -> None:
+def _configure_logging(level: str, file: str = "", include_code: bool = False) -> None:
     handler: logging.Handler = (
         logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stderr)
     )
@@ -21,8 +21,10 @@ def _configure_logging(level: str, file: str = "") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    # pygls logs whole messages (document text) at DEBUG/INFO: keep it quiet unless asked.
-    logging.getLogger("pygls").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
+    # pygls logs whole messages (document text) at DEBUG: only with log.include_code.
+    logging.getLogger("pygls").setLevel(
+        logging.DEBUG if include_code and level == "debug" else logging.WARNING
+    )
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -92,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     from safecoder_lsp.server import create_server
 
     cfg = load_config().config
-    _configure_logging(cfg.log.level, cfg.log.file)
+    _configure_logging(cfg.log.level, cfg.log.file, cfg.log.include_code)
     server = create_server()
     tcp = getattr(args, "tcp", None)
     ws = getattr(args, "ws", None)

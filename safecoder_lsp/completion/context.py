@@ -139,12 +139,13 @@ def build_context(
 
     start = choose_start(doc, line, count, prefix_tokens, anchor)
     end = choose_end(doc, line, count, suffix_tokens)
-    before = doc.text[doc._starts[start] : line_start]  # noqa: SLF001
-    after_end = doc.line_span(end)[1]
-    after = doc.text[line_end:after_end] if end > line else ""
-    if end > line and end + 1 < doc.line_count:
-        # Keep the line break that ends the last suffix line: the file goes on.
-        after = doc.text[line_end : doc._starts[end + 1]]  # noqa: SLF001
+    starts = doc._starts  # noqa: SLF001 - Document is ours
+    before = doc.text[starts[start] : line_start]
+    after = ""
+    if end > line:
+        # Through the line break that ends the last suffix line, when the file goes on.
+        stop = starts[end + 1] if end + 1 < doc.line_count else len(doc.text)
+        after = doc.text[line_end:stop]
     return CompletionContext(
         before=before,
         line_head=head,

@@ -1,0 +1,1 @@
+"""Benchmarks: quality (HumanEval infilling) and latency, see RESULTS.md."""

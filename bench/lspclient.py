@@ -1,0 +1,92 @@
+"""A minimal LSP client session for benchmarks (real server over stdio)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+
+SERVER = [sys.executable, "-m", "safecoder_lsp", "serve", "--stdio"]
+
+
+class BenchClient:
+    def __init__(self, init_options: Any = None, env: dict[str, str] | None = None) -> None:
+        self.client = LanguageClient("safecoder-bench", "0.1")
+        self.init_options = init_options
+        self.env = env
+        self.messages: list[str] = []
+        self._versions: dict[str, int] = {}
+
+        @self.client.feature(t.WINDOW_SHOW_MESSAGE)
+        def _show(params: t.ShowMessageParams) -> None:
+            self.messages.append(params.message)
+            print(f"[server] {params.message}", file=sys.stderr)
+
+    async def start(self) -> None:
+        await self.client.start_io(*SERVER, env=self.env)
+        await self.client.initialize_async(
+            t.InitializeParams(
+                capabilities=t.ClientCapabilities(
+                    general=t.GeneralClientCapabilities(
+                        position_encodings=[t.PositionEncodingKind.Utf32]
+                    ),
+                    text_document=t.TextDocumentClientCapabilities(
+                        inline_completion=t.InlineCompletionClientCapabilities()
+                    ),
+                ),
+                initialization_options=self.init_options,
+            )
+        )
+        self.client.initialized(t.InitializedParams())
+
+    async def stop(self) -> None:
+        await self.client.shutdown_async(None)
+        self.client.exit(None)
+        await self.client.stop()
+
+    def open(self, uri: str, text: str, language: str = "python") -> None:
+        self._versions[uri] = 1
+        self.client.text_document_did_open(
+            t.DidOpenTextDocumentParams(
+                text_document=t.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+            )
+        )
+
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(
+            t.DidCloseTextDocumentParams(text_document=t.TextDocumentIdentifier(uri=uri))
+        )
+
+    def insert(self, uri: str, line: int, character: int, text: str) -> None:
+        self._versions[uri] += 1
+        pos = t.Position(line=line, character=character)
+        self.client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=self._versions[uri]),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(range=t.Range(start=pos, end=pos), text=text)
+                ],
+            )
+        )
+
+    async def inline(self, uri: str, line: int, character: int, invoked: bool = False) -> str:
+        result = await self.client.text_document_inline_completion_async(
+            t.InlineCompletionParams(
+                text_document=t.TextDocumentIdentifier(uri=uri),
+                position=t.Position(line=line, character=character),
+                context=t.InlineCompletionContext(
+                    trigger_kind=t.InlineCompletionTriggerKind.Invoked
+                    if invoked
+                    else t.InlineCompletionTriggerKind.Automatic
+                ),
+            )
+        )
+        items = result.items if isinstance(result, t.InlineCompletionList) else (result or [])
+        return items[0].insert_text if items else ""
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.client.workspace_execute_command_async(
+            t.ExecuteCommandParams(command="safecoder.stats", arguments=[])
+        )

@@ -1,0 +1,135 @@
+"""The command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import ADD_PREFIX, ADD_SUFFIX, end_of
+
+pytestmark = pytest.mark.model
+
+CLI = [sys.executable, "-m", "safecoder_lsp"]
+
+
+def run(args, env, **kw):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120, **kw)
+
+
+def test_complete_file_json(tmp_path, clean_env):
+    src = tmp_path / "add.py"
+    src.write_text(ADD_PREFIX + ADD_SUFFIX)
+    line, ch = end_of(ADD_PREFIX)
+    proc = run(["complete", str(src), "--line", str(line), "--character", str(ch), "--json"], clean_env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert "a + b" in out["text"]
+    assert len(out["request_id"]) == 32
+    assert out["source"] == "engine" and out["stats"]["generated_tokens"] > 0
+
+
+def test_complete_from_stdin_plain_text(clean_env):
+    line, ch = end_of(ADD_PREFIX)
+    proc = run(
+        ["complete", "-", "--line", str(line), "--character", str(ch), "--language", "python"],
+        clean_env,
+        input=ADD_PREFIX + ADD_SUFFIX,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "a + b" in proc.stdout
+
+
+def test_complete_bad_position_is_a_clear_error(tmp_path, clean_env):
+    src = tmp_path / "x.py"
+    src.write_text("x = 1\n")
+    proc = run(["complete", str(src), "--line", "9", "--character", "0"], clean_env)
+    assert proc.returncode == 1
+    assert "line 9 is beyond the end of the document" in proc.stderr
+
+
+def test_complete_missing_model(tmp_path, clean_env):
+    src = tmp_path / "x.py"
+    src.write_text(ADD_PREFIX)
+    env = {**clean_env, "SAFECODER_MODEL_PATH": str(tmp_path / "missing.gguf")}
+    line, ch = end_of(ADD_PREFIX)
+    proc = run(["complete", str(src), "--line", str(line), "--character", str(ch)], env)
+    assert proc.returncode == 1
+    assert "missing.gguf" in proc.stderr and "fix:" in proc.stderr
+
+
+def test_doctor_reports_a_working_setup(clean_env):
+    proc = run(["doctor"], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FIM template: qwen2.5-coder" in proc.stdout
+    assert "[  ok] generation" in proc.stdout
+    assert "completion.max_tokens = 64" in proc.stdout
+
+
+def test_doctor_fails_on_a_bad_model_path(tmp_path, clean_env):
+    env = {**clean_env, "SAFECODER_MODEL_PATH": str(tmp_path / "missing.gguf")}
+    proc = run(["doctor"], env)
+    assert proc.returncode == 1
+    assert "[FAIL] model" in proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lsp_message(payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def _read_message(sock: socket.socket) -> dict:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    header, _, rest = data.partition(b"\r\n\r\n")
+    length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    while len(rest) < length:
+        rest += sock.recv(4096)
+    return json.loads(rest[:length])
+
+
+def test_serve_tcp(clean_env):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--tcp", f"127.0.0.1:{port}"],
+        env=clean_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        sock = None
+        for _ in range(100):
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert sock is not None, "server did not listen"
+        with sock:
+            sock.sendall(
+                _lsp_message(
+                    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                     "params": {"processId": None, "rootUri": None, "capabilities": {}}}
+                )
+            )
+            reply = _read_message(sock)
+            while "id" not in reply:  # skip notifications
+                reply = _read_message(sock)
+            assert reply["id"] == 1
+            caps = reply["result"]["capabilities"]
+            assert "inlineCompletionProvider" in caps
+            assert reply["result"]["serverInfo"]["name"] == "safecoder-lsp"
+    finally:
+        proc.terminate()
+        proc.wait(10)
