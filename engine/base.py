@@ -53,6 +53,10 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
     time_budget_s: float | None = None
+    # Token healing: the prompt's last token may be cut mid-word by the cursor
+    # ("os.list|"); re-generate it under the constraint that the output starts with
+    # its text, which is then not yielded. Needs an engine that can constrain.
+    heal: bool = False
     # Called with the text generated so far; True ends generation early
     # (e.g. the post-processing knows the block is finished).
     should_stop: Callable[[str], bool] | None = field(default=None, compare=False)

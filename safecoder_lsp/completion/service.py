@@ -216,6 +216,8 @@ class CompletionService:
             stop=stops,
             temperature=s.temperature,
             time_budget_s=s.time_budget_ms / 1000,
+            # The typed part of the line ends the prompt, possibly mid-token.
+            heal=bool(ctx.line_head),
             should_stop=(lambda text: block_finished(text, fctx)) if mode == "multi" else None,
         )
         job = self.worker.submit(doc.uri, request)

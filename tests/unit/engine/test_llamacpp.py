@@ -23,9 +23,24 @@ def test_detects_qwen_fim_template_from_the_vocabulary(engine):
 
 
 def test_fim_completion_is_sensible(engine):
-    text = generate_text(engine, GenerationRequest(ADD, max_tokens=16, stop=("\n",)))
-    assert "a + b" in text
+    text = generate_text(engine, GenerationRequest(ADD, max_tokens=16, stop=("\n",), heal=True))
+    assert text.startswith("a + b")
     assert engine.last_stats.stop_reason in (StopReason.STOP_WORD, StopReason.END_OF_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("    return fib(n - 1) + fi", "b(n - 2)"),  # the cursor cuts the token "fib"
+        ("    return n ", "% 2"),  # a trailing space is its own token: no double space
+    ],
+)
+def test_token_healing_completes_a_cut_token(engine, head, expected):
+    before = "def fib(n):\n    if n < 2:\n        return n\n" if "fib" in head else "def is_even(n):\n"
+    prompt = QWEN.build(before, "\n", head)
+    healed = generate_text(engine, GenerationRequest(prompt, max_tokens=12, stop=("\n",), heal=True))
+    assert healed.startswith(expected)
+    assert engine.last_stats.generated_tokens >= 2  # the healed token plus the rest
 
 
 def test_max_tokens_and_stats(engine):
@@ -71,7 +86,7 @@ def test_cancel_between_tokens(engine):
 
 
 def test_cancel_during_prompt_evaluation_stops_between_chunks(engine):
-    body = "".join(f"def f{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(120))
+    body = "".join(f"def f{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(80))
     prompt = QWEN.build(body, "", "")
     assert len(engine.tokenize(prompt)) > 1000
     cancel = CancelToken()

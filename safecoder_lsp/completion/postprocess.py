@@ -1,0 +1,286 @@
+"""Post-processing: an ordered list of small filters over the model's raw text.
+
+Each filter is ``(text, ctx) -> text`` with one job; ``DEFAULT_FILTERS`` is the
+order they run in. Golden cases live in ``tests/golden/postprocess/``.
+
+Heuristics (kept simple on purpose, each covered by golden cases):
+- block end by indentation: the suggestion's first line continues the cursor's
+  line; a later non-blank line indented less than the block the cursor is in ends
+  the suggestion (a brace language keeps that line when it is the block's closing
+  bracket, and stops after it);
+- block end by brackets: a closing bracket that closes more than was open at the
+  cursor ends the suggestion;
+- the suffix is not repeated: a tail equal to the rest of the line, or lines equal
+  to the lines after the cursor, are dropped;
+- degenerate output (copying the previous line, the same line over and over) is cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+OPEN = {"(": ")", "[": "]", "{": "}"}
+CLOSE = {")": "(", "]": "[", "}": "{"}
+HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "yaml", "toml", "perl", "r"}
+INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
+
+# How much of the prefix is scanned for unclosed brackets.
+BRACKET_SCAN_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class FilterContext:
+    prefix: str
+    suffix: str
+    language: str = ""
+    mode: Literal["single", "multi"] = "multi"
+
+    @property
+    def line_prefix(self) -> str:
+        return self.prefix[self.prefix.rfind("\n") + 1 :]
+
+    @property
+    def line_suffix(self) -> str:
+        i = self.suffix.find("\n")
+        return self.suffix if i == -1 else self.suffix[:i]
+
+    @property
+    def comment(self) -> str:
+        return "#" if self.language in HASH_COMMENT else "//"
+
+
+Filter = Callable[[str, FilterContext], str]
+
+
+def indent_width(line: str) -> int:
+    width = 0
+    for c in line:
+        if c == " ":
+            width += 1
+        elif c == "\t":
+            width += 4
+        else:
+            break
+    return width
+
+
+def _scan_brackets(text: str, comment: str, stack: list[str] | None = None):
+    """Yield (index, char, depth_change_ok) for brackets outside strings/comments.
+
+    Updates ``stack`` (the open brackets); yields ``(i, False)`` when a closing
+    bracket does not match anything open.
+    """
+    stack = [] if stack is None else stack
+    quote = ""
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+            if c == "\n" and len(quote) == 1:
+                quote = ""
+            i += 1
+            continue
+        if text.startswith(comment, i):
+            j = text.find("\n", i)
+            i = n if j == -1 else j
+            continue
+        if c in "\"'`":
+            quote = text[i : i + 3] if text.startswith(c * 3, i) else c
+            i += len(quote)
+            continue
+        if c in OPEN:
+            stack.append(c)
+        elif c in CLOSE:
+            if stack and stack[-1] == CLOSE[c]:
+                stack.pop()
+            else:
+                yield i, False
+                i += 1
+                continue
+        i += 1
+    return
+
+
+def open_brackets(prefix: str, comment: str) -> list[str]:
+    stack: list[str] = []
+    for _ in _scan_brackets(prefix[-BRACKET_SCAN_CHARS:], comment, stack):
+        stack.clear()  # an unmatched closer in the window: start over after it
+    return stack
+
+
+# -- filters ------------------------------------------------------------------------
+def normalize_newlines(text: str, ctx: FilterContext) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def single_line(text: str, ctx: FilterContext) -> str:
+    if ctx.mode != "single":
+        return text
+    i = text.find("\n")
+    return text if i == -1 else text[:i]
+
+
+def _block_cut(text: str, ctx: FilterContext) -> int | None:
+    """Index where the suggestion leaves the current block, or None."""
+    # 1. Brackets: closing more than was open at the cursor.
+    stack = open_brackets(ctx.prefix, ctx.comment)
+    for i, _ in _scan_brackets(text, ctx.comment, stack):
+        bracket_cut = i
+        break
+    else:
+        bracket_cut = None
+
+    # 2. Indentation.
+    line_prefix = ctx.line_prefix
+    base = indent_width(line_prefix)
+    opener = bool(line_prefix.strip()) and line_prefix.rstrip().endswith((":", "{", "(", "[", "=>"))
+    braces = ctx.language not in INDENT_LANGUAGES
+    indent_cut = None
+    lines = text.split("\n")
+    pos = len(lines[0]) + 1
+    for k, line in enumerate(lines[1:], start=1):
+        complete = k < len(lines) - 1
+        if line.strip():
+            ind = indent_width(line)
+            ends = ind <= base if opener else ind < base
+            if ends:
+                stripped = line.strip()
+                if braces and stripped[0] in CLOSE:
+                    # the block's closing bracket: keep the line, stop after it
+                    if complete:
+                        indent_cut = pos + len(line)
+                        break
+                    if pos + len(line) == len(text):
+                        break  # the last line so far: not decided yet
+                else:
+                    indent_cut = pos
+                    break
+        pos += len(line) + 1
+    cuts = [c for c in (bracket_cut, indent_cut) if c is not None]
+    return min(cuts) if cuts else None
+
+
+def stop_at_block_end(text: str, ctx: FilterContext) -> str:
+    if ctx.mode != "multi":
+        return text
+    cut = _block_cut(text, ctx)
+    return text if cut is None else text[:cut]
+
+
+def block_finished(text: str, ctx: FilterContext) -> bool:
+    """True once the text generated so far has certainly left the current block."""
+    if ctx.mode != "multi":
+        return False
+    cut = _block_cut(text, ctx)
+    return cut is not None and text[cut:].strip() != ""
+
+
+def _unmatched_closers(text: str, comment: str) -> int:
+    return sum(1 for _ in _scan_brackets(text, comment))
+
+
+def trim_suffix_overlap(text: str, ctx: FilterContext) -> str:
+    if not text.strip():
+        return text
+    suffix = ctx.suffix
+    # (c) nothing new: the suggestion is what already follows the cursor
+    if suffix.startswith(text) or (
+        text.strip() and suffix.lstrip().startswith(text.strip()) and "\n" not in text.strip()
+        and len(text.strip()) <= len(ctx.line_suffix.strip())
+    ):
+        return ""
+    # (b) lines equal to the first non-empty line after the cursor's line: cut there
+    after = [x.strip() for x in suffix.split("\n")[1:] if x.strip()]
+    lines = text.split("\n")
+    if after and len(lines) > 1:
+        for i in range(1, len(lines)):
+            if lines[i].strip() and lines[i].strip() == after[0]:
+                text = "\n".join(lines[:i])
+                break
+    # (a) the end of the suggestion repeats the rest of the cursor's line
+    rest = ctx.line_suffix.rstrip()
+    if rest.strip():
+        for k in range(len(rest), 0, -1):
+            overlap = rest[:k]
+            if not overlap.strip() or not text.endswith(overlap):
+                continue
+            closers = sum(c in CLOSE for c in overlap)
+            whole = k == len(rest)
+            if closers and closers <= _unmatched_closers(text, ctx.comment):
+                return text[: len(text) - k]
+            if not closers and whole and len(overlap.strip()) >= 1 and _all_punct(overlap):
+                return text[: len(text) - k]
+    return text
+
+
+def _all_punct(s: str) -> bool:
+    return all(c in "\"'`;,:" or c.isspace() for c in s)
+
+
+def drop_repeated_lines(text: str, ctx: FilterContext) -> str:
+    lines = text.split("\n")
+    # the suggestion starts by copying the line above the cursor
+    previous = [x.strip() for x in ctx.prefix.split("\n")[:-1] if x.strip()]
+    first = (ctx.line_prefix + lines[0]).strip()
+    if previous and len(first) >= 6 and first == previous[-1]:
+        return ""
+    # the same line three or more times in a row: keep the first
+    run = 1
+    for i in range(1, len(lines)):
+        cur = lines[i].strip()
+        if cur and cur == lines[i - 1].strip() and len(cur) >= 3:
+            run += 1
+            if run >= 3:
+                return "\n".join(lines[: i - 1])
+        else:
+            run = 1
+    return text
+
+
+def trim_trailing_whitespace(text: str, ctx: FilterContext) -> str:
+    return text.rstrip()
+
+
+def drop_empty(text: str, ctx: FilterContext) -> str:
+    return "" if not text.strip() else text
+
+
+DEFAULT_FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("normalize_newlines", normalize_newlines),
+    ("single_line", single_line),
+    ("stop_at_block_end", stop_at_block_end),
+    ("trim_suffix_overlap", trim_suffix_overlap),
+    ("drop_repeated_lines", drop_repeated_lines),
+    ("trim_trailing_whitespace", trim_trailing_whitespace),
+    ("drop_empty", drop_empty),
+)
+
+
+def postprocess(raw: str, ctx: FilterContext, filters=DEFAULT_FILTERS) -> str:
+    text = raw
+    for _, f in filters:
+        text = f(text, ctx)
+    return text
+
+
+def postprocess_traced(
+    raw: str, ctx: FilterContext, filters=DEFAULT_FILTERS
+) -> tuple[str, list[tuple[str, str, str]]]:
+    text = raw
+    trace = []
+    for name, f in filters:
+        out = f(text, ctx)
+        if out != text:
+            trace.append((name, text, out))
+        text = out
+    return text, trace

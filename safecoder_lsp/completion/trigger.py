@@ -1,0 +1,122 @@
+"""Should we complete here, and how much: none, a single line, or several lines.
+
+- none: the cursor is inside a word or in front of code (anything after it on the
+  line but whitespace, closing brackets, quotes, ``;`` and ``,``), or inside a
+  comment/string when the user turned those off;
+- multi (with ``multiline = auto``): the line is blank so far, or it ends with a
+  block opener (``:`` in Python, ``{`` ``(`` ``[`` and ``=>`` elsewhere);
+- single otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CLOSERS_AFTER_CURSOR = set(")]}>\"'`;,: \t")
+
+LINE_COMMENT = {
+    "python": ("#",), "shellscript": ("#",), "sh": ("#",), "bash": ("#",), "ruby": ("#",),
+    "yaml": ("#",), "toml": ("#",), "perl": ("#",), "r": ("#",), "dockerfile": ("#",),
+    "makefile": ("#",), "lua": ("--",), "sql": ("--",), "haskell": ("--",),
+}
+C_LIKE_COMMENT = ("//",)
+
+HASH_COMMENT_LANGS = {k for k, v in LINE_COMMENT.items() if v == ("#",)}
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    mode: Literal["none", "single", "multi"]
+    reason: str
+
+
+def comment_markers(language: str) -> tuple[str, ...]:
+    return LINE_COMMENT.get(language, C_LIKE_COMMENT)
+
+
+def in_comment(line_prefix: str, language: str) -> bool:
+    """True when the cursor is after a line-comment marker that is not inside a string."""
+    markers = comment_markers(language)
+    quote = ""
+    i = 0
+    while i < len(line_prefix):
+        c = line_prefix[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+        else:
+            for m in markers:
+                if line_prefix.startswith(m, i):
+                    return True
+        i += 1
+    return False
+
+
+def in_string(line_prefix: str, prefix_tail: str, language: str) -> bool:
+    """True when an unclosed quote precedes the cursor on its line (or a Python
+    triple-quoted string is open in ``prefix_tail``)."""
+    if language == "python":
+        for triple in ('"""', "'''"):
+            if prefix_tail.count(triple) % 2 == 1:
+                return True
+    markers = comment_markers(language)
+    quote = ""
+    i = 0
+    while i < len(line_prefix):
+        c = line_prefix[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+        elif any(line_prefix.startswith(m, i) for m in markers):
+            return False
+        i += 1
+    return bool(quote)
+
+
+def opens_block(line_prefix: str, language: str) -> bool:
+    text = line_prefix.rstrip()
+    if not text:
+        return False
+    if language == "python":
+        return text.endswith((":", "(", "[", "{"))
+    return text.endswith(("{", "(", "[", "=>"))
+
+
+def should_complete(
+    line_prefix: str,
+    line_suffix: str,
+    language: str,
+    *,
+    multiline: str = "auto",
+    skip_in_comments: bool = False,
+    skip_in_strings: bool = False,
+    prefix_tail: str = "",
+) -> TriggerDecision:
+    if line_suffix and (line_suffix[0].isalnum() or line_suffix[0] == "_"):
+        return TriggerDecision("none", "cursor inside a word")
+    if any(c not in CLOSERS_AFTER_CURSOR for c in line_suffix):
+        return TriggerDecision("none", "code after the cursor on this line")
+    if skip_in_comments and in_comment(line_prefix, language):
+        return TriggerDecision("none", "inside a comment")
+    if skip_in_strings and in_string(line_prefix, prefix_tail, language):
+        return TriggerDecision("none", "inside a string")
+    if multiline == "never":
+        return TriggerDecision("single", "multi-line suggestions are off")
+    if multiline == "always":
+        return TriggerDecision("multi", "multi-line suggestions always on")
+    if not line_prefix.strip():
+        return TriggerDecision("multi", "blank line")
+    if opens_block(line_prefix, language):
+        return TriggerDecision("multi", "after a block opener")
+    return TriggerDecision("single", "inside a line")
