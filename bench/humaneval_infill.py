@@ -52,7 +52,9 @@ class Task:
 
 def single_line_tasks() -> list[Task]:
     tasks = []
-    for row in (json.loads(line) for line in gzip.open(DATA, "rt")):
+    with gzip.open(DATA, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
         lines = row["canonical_solution"].split("\n")
         for i, line in enumerate(lines):
             if not line.strip():

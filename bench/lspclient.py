@@ -50,7 +50,9 @@ class BenchClient:
         self._versions[uri] = 1
         self.client.text_document_did_open(
             t.DidOpenTextDocumentParams(
-                text_document=t.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+                text_document=t.TextDocumentItem(
+                    uri=uri, language_id=language, version=1, text=text
+                )
             )
         )
 
@@ -64,7 +66,9 @@ class BenchClient:
         pos = t.Position(line=line, character=character)
         self.client.text_document_did_change(
             t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=self._versions[uri]),
+                text_document=t.VersionedTextDocumentIdentifier(
+                    uri=uri, version=self._versions[uri]
+                ),
                 content_changes=[
                     t.TextDocumentContentChangePartial(range=t.Range(start=pos, end=pos), text=text)
                 ],

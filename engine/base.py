@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
@@ -36,7 +36,7 @@ class EngineError(Exception):
         return f"{self.message} {self.hint}".strip()
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     STOP_WORD = "stop_word"
     MAX_TOKENS = "max_tokens"
     TIME_BUDGET = "time_budget"
@@ -116,7 +116,9 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def generate_text(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None) -> str:
+def generate_text(
+    engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
+) -> str:
     """Run a stream to the end and return the whole text (convenience for callers)."""
     return "".join(engine.stream(request, cancel or CancelToken()))
 

@@ -131,11 +131,18 @@ def by_name(name: str) -> FimTemplate:
         raise ValueError(f"unknown FIM template {name!r}; known templates: {known}") from None
 
 
-def custom(prefix: str, suffix: str, middle: str, stop: tuple[str, ...] = (), order: str = "psm") -> FimTemplate:
+def custom(
+    prefix: str, suffix: str, middle: str, stop: tuple[str, ...] = (), order: str = "psm"
+) -> FimTemplate:
     if order not in ("psm", "spm"):
         raise ValueError(f"FIM order must be 'psm' or 'spm', not {order!r}")
     return FimTemplate(
-        name="custom", prefix=prefix, suffix=suffix, middle=middle, stop=tuple(stop), order=order  # type: ignore[arg-type]
+        name="custom",
+        prefix=prefix,
+        suffix=suffix,
+        middle=middle,
+        stop=tuple(stop),
+        order=order,  # type: ignore[arg-type]
     )
 
 

@@ -172,7 +172,7 @@ _CORRUPT_HINT = (
 )
 
 
-def _describe_start(head: bytes) -> str:
+def describe_start(head: bytes) -> str:
     """What a file that is not a GGUF looks like, for the error message."""
     if not head:
         return "the file is empty"
@@ -212,8 +212,7 @@ class _Reader:
 
     def implausible(self, detail: str) -> GgufError:
         return GgufError(
-            f"{self.label} has an implausible GGUF header: {detail} "
-            f"(file size {self.size} bytes).",
+            f"{self.label} has an implausible GGUF header: {detail} (file size {self.size} bytes).",
             _CORRUPT_HINT,
         )
 
@@ -331,11 +330,14 @@ def _open_buffer(path: Path, label: str) -> tuple[Any, Any, int]:
             "or set model.path to a GGUF file.",
         ) from None
     except IsADirectoryError:
-        raise GgufError(f"{label} is a directory, not a model file.",
-                        "Point model.path at a .gguf file.") from None
+        raise GgufError(
+            f"{label} is a directory, not a model file.", "Point model.path at a .gguf file."
+        ) from None
     except OSError as exc:
-        raise GgufError(f"cannot read the model file {label}: {exc.strerror or exc}.",
-                        "Check the file's permissions.") from exc
+        raise GgufError(
+            f"cannot read the model file {label}: {exc.strerror or exc}.",
+            "Check the file's permissions.",
+        ) from exc
     try:
         size = f.seek(0, 2)
         f.seek(0)
@@ -361,11 +363,13 @@ def _parse(path: Path, *, want_tokens: bool, label: str) -> GgufMetadata:
         f.close()
 
 
-def _parse_buffer(path: Path, buf: Any, size: int, *, want_tokens: bool, label: str) -> GgufMetadata:
+def _parse_buffer(
+    path: Path, buf: Any, size: int, *, want_tokens: bool, label: str
+) -> GgufMetadata:
     head = bytes(buf[:16])
     if head[:4] != MAGIC:
         raise GgufError(
-            f"{label} is not a GGUF model file: {_describe_start(head)}.",
+            f"{label} is not a GGUF model file: {describe_start(head)}.",
             "Point model.path at a .gguf file, or run `safecoder-lsp model pull` to "
             "install the default model.",
         )
@@ -437,8 +441,9 @@ def _parse_buffer(path: Path, buf: Any, size: int, *, want_tokens: bool, label: 
         r.pos += 8 * n_dims
         ggml_type = r.u32(what)
         offset = r.u64(what)
-        tensors.append(TensorInfo(name, shape, ggml_type, offset, _tensor_nbytes(r, what, shape,
-                                                                                 ggml_type)))
+        tensors.append(
+            TensorInfo(name, shape, ggml_type, offset, _tensor_nbytes(r, what, shape, ggml_type))
+        )
     data_offset = -(-r.pos // alignment) * alignment
     return GgufMetadata(
         path=path,
@@ -469,15 +474,6 @@ def _tensor_nbytes(r: _Reader, what: str, shape: tuple[int, ...], ggml_type: int
             f"{known[0]} block size {block}"
         )
     return n // block * block_bytes
-
-
-def tensor_nbytes(ggml_type: int, shape: tuple[int, ...]) -> int:
-    """Bytes of a tensor of this ggml type and shape (KeyError for an unknown type)."""
-    _, block, block_bytes = GGML_TYPES[ggml_type]
-    n = 1
-    for d in shape:
-        n *= d
-    return -(-n // block) * block_bytes
 
 
 def read_metadata(

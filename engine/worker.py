@@ -19,14 +19,21 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
-from engine.base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats, StopReason
+from engine.base import (
+    CancelToken,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationStats,
+    StopReason,
+)
 
 log = logging.getLogger(__name__)
 
 
-class WorkerState(str, Enum):
+class WorkerState(StrEnum):
     IDLE = "idle"  # not started
     LOADING = "loading"
     READY = "ready"

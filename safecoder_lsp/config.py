@@ -499,7 +499,10 @@ _KEYS_HINT = "the keys are listed by `python -m safecoder_lsp.config --markdown`
 
 def _unknown_key(key: str, source: str) -> ConfigProblem:
     guess = _suggest(key)
-    if guess:
+    if key in _SECTIONS:
+        example = next(k for k, s in _SPECS.items() if s.section == key)
+        fix = f"{key} is a section: set its keys, such as {example} ({_KEYS_HINT})."
+    elif guess:
         fix = f"did you mean {guess}? Otherwise remove it ({_KEYS_HINT})."
     else:
         fix = f"remove it ({_KEYS_HINT})."
@@ -513,9 +516,12 @@ def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     ``{"safecoder": {...}}`` wrapper; with a wrapper, the other top-level entries
     belong to other tools (some clients send all their settings) and are ignored.
     """
-    inner = data.get(SECTION)
-    if isinstance(inner, Mapping):
-        data = inner
+    if SECTION in data:
+        inner = data[SECTION]
+        if inner is None:  # the section exists but nothing is set (a common client reply)
+            return {}
+        if isinstance(inner, Mapping):
+            data = inner
     flat: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = str(raw_key)

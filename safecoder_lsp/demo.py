@@ -21,12 +21,12 @@ def area_of_circle(radius: float) -> float:
     """Return the area of a circle with the given radius."""
     return '''
 
-SAMPLE_TAIL = '''
+SAMPLE_TAIL = """
 
 
 def main() -> None:
     print(area_of_circle(2.0))
-'''
+"""
 
 
 async def run() -> int:
@@ -57,7 +57,9 @@ async def run() -> int:
         text = SAMPLE + SAMPLE_TAIL
         client.text_document_did_open(
             t.DidOpenTextDocumentParams(
-                text_document=t.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+                text_document=t.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
             )
         )
         lines = SAMPLE.split("\n")

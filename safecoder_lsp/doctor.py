@@ -49,16 +49,24 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
     if load_engine and path is not None and cfg.engine.kind == "llamacpp":
         _check_engine(r, cfg, path)
     elif cfg.engine.kind != "llamacpp":
-        r.line("warn", "engine", f"engine.kind = {cfg.engine.kind} is not available in this version",
-               "set engine.kind = llamacpp")
+        r.line(
+            "warn",
+            "engine",
+            f"engine.kind = {cfg.engine.kind} is not available in this version",
+            "set engine.kind = llamacpp",
+        )
     index = cfg.attribution.index
     if not index:
         r.line("warn", "attribution index", "not configured (attribution.index is empty)")
     elif Path(index).expanduser().exists():
         r.line("ok", "attribution index", index)
     else:
-        r.line("FAIL", "attribution index", f"{index} does not exist",
-               "build it with `safecoder-lsp attribution build SOURCE --index PATH`")
+        r.line(
+            "FAIL",
+            "attribution index",
+            f"{index} does not exist",
+            "build it with `safecoder-lsp attribution build SOURCE --index PATH`",
+        )
     return 1 if r.failed else 0
 
 
@@ -85,10 +93,12 @@ def _check_llama(r: Report) -> None:
         r.line("FAIL", "llama-cpp-python", str(exc), "pip install llama-cpp-python")
         return
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
-    r.line("ok", "llama-cpp-python", f"{llama_cpp.__version__}, GPU offload: {'yes' if gpu else 'no'}")
+    r.line(
+        "ok", "llama-cpp-python", f"{llama_cpp.__version__}, GPU offload: {'yes' if gpu else 'no'}"
+    )
 
 
-def _check_engine(r: Report, cfg, path: Path) -> None:  # noqa: ANN001 - Config
+def _check_engine(r: Report, cfg, path: Path) -> None:
     from engine.llamacpp import LlamaCppEngine
     from safecoder_lsp.runtime import template_override
 
@@ -107,8 +117,12 @@ def _check_engine(r: Report, cfg, path: Path) -> None:  # noqa: ANN001 - Config
     try:
         load_s = time.monotonic() - started
         info = engine.info()
-        r.line("ok", "engine", f"{info.model}, n_ctx {info.n_ctx}, threads "
-               f"{info.details['n_threads']}, loaded in {load_s:.2f} s")
+        r.line(
+            "ok",
+            "engine",
+            f"{info.model}, n_ctx {info.n_ctx}, threads "
+            f"{info.details['n_threads']}, loaded in {load_s:.2f} s",
+        )
         template = template_override(cfg) or engine.fim_template
         if template is None:
             r.line("FAIL", "FIM template", "not detected", "set model.fim_template")
@@ -119,7 +133,10 @@ def _check_engine(r: Report, cfg, path: Path) -> None:  # noqa: ANN001 - Config
         text = generate_text(engine, GenerationRequest(prompt, max_tokens=8, stop=("\n",)))
         ms = (time.monotonic() - t0) * 1000
         status = "ok" if "a + b" in text else "warn"
-        r.line(status, "generation", f"{text.strip()!r} in {ms:.0f} ms "
-               f"({engine.last_stats.generated_tokens} tokens)")
+        r.line(
+            status,
+            "generation",
+            f"{text.strip()!r} in {ms:.0f} ms ({engine.last_stats.generated_tokens} tokens)",
+        )
     finally:
         engine.close()

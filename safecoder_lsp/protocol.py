@@ -53,7 +53,9 @@ class SafecoderProtocol(LanguageServerProtocol):
         if method in RAW_METHODS:
             params = data.get("params")
             if "id" in data:
-                return RawRequest(id=data["id"], method=method, jsonrpc=data["jsonrpc"], params=params)
+                return RawRequest(
+                    id=data["id"], method=method, jsonrpc=data["jsonrpc"], params=params
+                )
             return RawNotification(method=method, jsonrpc=data["jsonrpc"], params=params)
         try:
             return super().structure_message(data)

@@ -70,7 +70,9 @@ class SafecoderServer(LanguageServer):
         value = enc.value if isinstance(enc, t.PositionEncodingKind) else str(enc or "utf-16")
         return _ENCODINGS.get(value, "utf-16")
 
-    def tell(self, message: str, kind: t.MessageType = t.MessageType.Error, once: bool = True) -> None:
+    def tell(
+        self, message: str, kind: t.MessageType = t.MessageType.Error, once: bool = True
+    ) -> None:
         """Show a message to the user; by default each distinct message only once."""
         if once:
             if message in self._told:
@@ -130,7 +132,7 @@ def create_server(**kwargs: Any) -> SafecoderServer:
     return server
 
 
-def _register(server: SafecoderServer) -> None:  # noqa: C901 - one place for all handlers
+def _register(server: SafecoderServer) -> None:
     @server.feature(t.INITIALIZE)
     def initialize(ls: SafecoderServer, params: t.InitializeParams) -> None:
         ls._init_options = params.initialization_options
@@ -179,9 +181,7 @@ def _register(server: SafecoderServer) -> None:  # noqa: C901 - one place for al
             doc.version = params.text_document.version
         except DocumentError as exc:
             ls.documents.close(uri)
-            ls.tell(
-                f"lost track of {uri}: {exc}. Close and reopen the file to resume completions."
-            )
+            ls.tell(f"lost track of {uri}: {exc}. Close and reopen the file to resume completions.")
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SafecoderServer, params: t.DidCloseTextDocumentParams) -> None:
@@ -221,13 +221,14 @@ def _register(server: SafecoderServer) -> None:  # noqa: C901 - one place for al
         pos = params.position
         doc, offset = ls.locate(params.text_document.uri, pos.line, pos.character)
         invoked = (
-            params.context is None
-            or params.context.trigger_kind == t.CompletionTriggerKind.Invoked
+            params.context is None or params.context.trigger_kind == t.CompletionTriggerKind.Invoked
         )
         result = await ls.complete(doc, offset, invoked)
         if result is None or not result.text:
             return t.CompletionList(is_incomplete=True, items=[])
-        return t.CompletionList(is_incomplete=True, items=[_completion_item(doc, offset, pos, result, ls)])
+        return t.CompletionList(
+            is_incomplete=True, items=[_completion_item(doc, offset, pos, result, ls)]
+        )
 
     # -- llm-ls (Hugging Face plugins) ---------------------------------------------
     @server.feature("llm-ls/getCompletions")
@@ -270,10 +271,10 @@ def _register(server: SafecoderServer) -> None:  # noqa: C901 - one place for al
     def stats_command(ls: SafecoderServer, *args: Any) -> dict[str, Any]:
         service = ls.service
         if service is None:
-            return {"engine": "none"}
+            return {"engine_state": "none"}
         worker = service.worker
         return {
-            "engine": worker.state.value,
+            "engine_state": worker.state.value,
             "error": str(worker.error) if worker.error else None,
             **service.stats,
             **worker.counters(),

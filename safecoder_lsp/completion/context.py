@@ -71,7 +71,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def _line_with_break(doc: Document, line: int) -> str:
-    start = doc._starts[line]  # noqa: SLF001 - Document is ours
+    start = doc._starts[line]
     end = doc._starts[line + 1] if line + 1 < doc.line_count else len(doc.text)
     return doc.text[start:end]
 
@@ -139,7 +139,7 @@ def build_context(
 
     start = choose_start(doc, line, count, prefix_tokens, anchor)
     end = choose_end(doc, line, count, suffix_tokens)
-    starts = doc._starts  # noqa: SLF001 - Document is ours
+    starts = doc._starts
     before = doc.text[starts[start] : line_start]
     after = ""
     if end > line:

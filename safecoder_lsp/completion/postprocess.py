@@ -195,7 +195,9 @@ def trim_suffix_overlap(text: str, ctx: FilterContext) -> str:
     suffix = ctx.suffix
     # (c) nothing new: the suggestion is what already follows the cursor
     if suffix.startswith(text) or (
-        text.strip() and suffix.lstrip().startswith(text.strip()) and "\n" not in text.strip()
+        text.strip()
+        and suffix.lstrip().startswith(text.strip())
+        and "\n" not in text.strip()
         and len(text.strip()) <= len(ctx.line_suffix.strip())
     ):
         return ""

@@ -231,8 +231,13 @@ class CompletionService:
         if result.cancelled:
             return done(
                 CompletionResult(
-                    request_id, "", offset, "superseded", "a newer request replaced this one",
-                    mode=mode, stats=result.stats,
+                    request_id,
+                    "",
+                    offset,
+                    "superseded",
+                    "a newer request replaced this one",
+                    mode=mode,
+                    stats=result.stats,
                 )
             )
 
@@ -246,7 +251,13 @@ class CompletionService:
         return done(out)
 
     def _shown(
-        self, doc: Document, offset: int, text: str, request_id: str, source: str, mode: str,
+        self,
+        doc: Document,
+        offset: int,
+        text: str,
+        request_id: str,
+        source: str,
+        mode: str,
         prompt: str,
     ) -> CompletionResult:
         self.typed_ahead.remember(doc, offset, text, request_id)

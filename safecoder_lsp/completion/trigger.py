@@ -16,9 +16,20 @@ from typing import Literal
 CLOSERS_AFTER_CURSOR = set(")]}>\"'`;,: \t")
 
 LINE_COMMENT = {
-    "python": ("#",), "shellscript": ("#",), "sh": ("#",), "bash": ("#",), "ruby": ("#",),
-    "yaml": ("#",), "toml": ("#",), "perl": ("#",), "r": ("#",), "dockerfile": ("#",),
-    "makefile": ("#",), "lua": ("--",), "sql": ("--",), "haskell": ("--",),
+    "python": ("#",),
+    "shellscript": ("#",),
+    "sh": ("#",),
+    "bash": ("#",),
+    "ruby": ("#",),
+    "yaml": ("#",),
+    "toml": ("#",),
+    "perl": ("#",),
+    "r": ("#",),
+    "dockerfile": ("#",),
+    "makefile": ("#",),
+    "lua": ("--",),
+    "sql": ("--",),
+    "haskell": ("--",),
 }
 C_LIKE_COMMENT = ("//",)
 

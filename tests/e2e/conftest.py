@@ -1,22 +1,11 @@
-"""Drive the real server over stdio with pytest-lsp's client."""
+"""Fixtures for the end-to-end tests (helpers are in lsp_session.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from lsprotocol import types as t
-from pytest_lsp import client_capabilities
-from pytest_lsp.client import make_test_lsp_client
-
-SERVER = [sys.executable, "-m", "safecoder_lsp", "serve", "--stdio"]
-
-ADD_PREFIX = "def add(a, b):\n    return "
-ADD_SUFFIX = "\n\n\nprint(add(1, 2))\n"
 
 
 @pytest.fixture(scope="session")
@@ -28,81 +17,6 @@ def clean_env(tmp_path_factory) -> dict[str, str]:
     env["SAFECODER_CONFIG"] = str(cfg)
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def caps(name: str) -> t.ClientCapabilities:
-    """Real client capabilities: 'vscode', 'neovim' (utf-8 first), or 'plain'."""
-    if name == "vscode":
-        c = client_capabilities("visual-studio-code")
-        c.text_document.inline_completion = t.InlineCompletionClientCapabilities()
-        return c
-    if name == "neovim":
-        return client_capabilities("neovim@v0.11.0")
-    return t.ClientCapabilities()
-
-
-@contextlib.asynccontextmanager
-async def session(
-    env: dict[str, str],
-    capabilities: t.ClientCapabilities,
-    init_options: Any = None,
-    configuration: dict[str, Any] | None = None,
-    extra_env: dict[str, str] | None = None,
-):
-    client = make_test_lsp_client()
-    if configuration is not None:
-        client.set_configuration(configuration, section="safecoder")
-    await client.start_io(*SERVER, env={**env, **(extra_env or {})})
-    try:
-        client.init_result = await client.initialize_session(
-            t.InitializeParams(capabilities=capabilities, initialization_options=init_options)
-        )
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            await client.shutdown_session()
-        await client.stop()
-
-
-def open_doc(client, uri: str, text: str, language: str = "python", version: int = 1) -> None:
-    client.text_document_did_open(
-        t.DidOpenTextDocumentParams(
-            text_document=t.TextDocumentItem(uri=uri, language_id=language, version=version, text=text)
-        )
-    )
-
-
-def inline_params(uri: str, line: int, character: int, invoked: bool = False):
-    return t.InlineCompletionParams(
-        text_document=t.TextDocumentIdentifier(uri=uri),
-        position=t.Position(line=line, character=character),
-        context=t.InlineCompletionContext(
-            trigger_kind=t.InlineCompletionTriggerKind.Invoked
-            if invoked
-            else t.InlineCompletionTriggerKind.Automatic
-        ),
-    )
-
-
-async def inline(client, uri: str, line: int, character: int, invoked: bool = False) -> list:
-    result = await client.text_document_inline_completion_async(
-        inline_params(uri, line, character, invoked)
-    )
-    if result is None:
-        return []
-    return list(result.items if isinstance(result, t.InlineCompletionList) else result)
-
-
-async def stats(client) -> dict:
-    return await client.workspace_execute_command_async(
-        t.ExecuteCommandParams(command="safecoder.stats", arguments=[])
-    )
-
-
-def end_of(text: str) -> tuple[int, int]:
-    """(line, utf-32 character) at the end of text."""
-    lines = text.split("\n")
-    return len(lines) - 1, len(lines[-1])
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,19 @@ import asyncio
 
 import pytest
 import pytest_asyncio
+from lsp_session import (
+    ADD_PREFIX,
+    ADD_SUFFIX,
+    caps,
+    end_of,
+    inline,
+    open_doc,
+    send_raw_request,
+    session,
+    stats,
+)
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcInvalidParams
-
-from .conftest import ADD_PREFIX, ADD_SUFFIX, caps, end_of, inline, open_doc, session, stats
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
@@ -58,18 +67,24 @@ async def test_unknown_document(client):
 
 
 async def test_malformed_request_gets_an_error_instead_of_silence(client):
-    fut = client.protocol.send_request_async(
+    fut = send_raw_request(
+        client,
         t.TEXT_DOCUMENT_INLINE_COMPLETION,
         {"textDocument": {"uri": "file:///w/ok.py"}, "position": {"line": "zero"}},
+        "malformed-1",
     )
-    with pytest.raises(JsonRpcInvalidParams, match="invalid params for textDocument/inlineCompletion"):
+    with pytest.raises(
+        JsonRpcInvalidParams, match="invalid params for textDocument/inlineCompletion"
+    ):
         await asyncio.wait_for(fut, 10)
     await works(client)
 
 
 async def test_ten_megabyte_document(client):
     uri = "file:///w/huge.py"
-    block = "".join(f"def function_{i}(value):\n    return value * {i % 97}\n\n" for i in range(2000))
+    block = "".join(
+        f"def function_{i}(value):\n    return value * {i % 97}\n\n" for i in range(2000)
+    )
     text = block * (10_000_000 // len(block) + 1)
     assert len(text) >= 10_000_000
     text += ADD_PREFIX
@@ -120,13 +135,15 @@ async def test_missing_model_then_fixed_by_configuration(clean_env, model_path, 
         assert await inline(c, uri, line, ch) == []
         msg = await wait_for_message(c, "does not exist")
         assert str(missing) in msg and "model pull" in msg
-        assert (await stats(c))["engine"] == "failed"
+        assert (await stats(c))["engine_state"] == "failed"
         # The user fixes the setting: the server reloads and completes.
         c.workspace_did_change_configuration(
-            t.DidChangeConfigurationParams(settings={"safecoder": {"model": {"path": str(model_path)}}})
+            t.DidChangeConfigurationParams(
+                settings={"safecoder": {"model": {"path": str(model_path)}}}
+            )
         )
         for _ in range(100):
-            if (await stats(c))["engine"] == "ready":
+            if (await stats(c))["engine_state"] == "ready":
                 break
             await asyncio.sleep(0.1)
         await works(c)
@@ -142,7 +159,7 @@ async def test_truncated_model(clean_env, truncated_model):
         open_doc(c, uri, ADD_PREFIX)
         line, ch = end_of(ADD_PREFIX)
         assert await inline(c, uri, line, ch) == []
-        assert (await stats(c))["engine"] == "failed"
+        assert (await stats(c))["engine_state"] == "failed"
 
 
 async def test_unknown_key_and_wrong_type_are_reported_and_defaults_used(clean_env):

@@ -9,8 +9,7 @@ import sys
 import time
 
 import pytest
-
-from .conftest import ADD_PREFIX, ADD_SUFFIX, end_of
+from lsp_session import ADD_PREFIX, ADD_SUFFIX, end_of
 
 pytestmark = pytest.mark.model
 
@@ -25,7 +24,9 @@ def test_complete_file_json(tmp_path, clean_env):
     src = tmp_path / "add.py"
     src.write_text(ADD_PREFIX + ADD_SUFFIX)
     line, ch = end_of(ADD_PREFIX)
-    proc = run(["complete", str(src), "--line", str(line), "--character", str(ch), "--json"], clean_env)
+    proc = run(
+        ["complete", str(src), "--line", str(line), "--character", str(ch), "--json"], clean_env
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert "a + b" in out["text"]
@@ -119,8 +120,12 @@ def test_serve_tcp(clean_env):
         with sock:
             sock.sendall(
                 _lsp_message(
-                    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                     "params": {"processId": None, "rootUri": None, "capabilities": {}}}
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "initialize",
+                        "params": {"processId": None, "rootUri": None, "capabilities": {}},
+                    }
                 )
             )
             reply = _read_message(sock)

@@ -7,10 +7,7 @@ import time
 
 import pytest
 import pytest_asyncio
-from lsprotocol import types as t
-from pygls.exceptions import JsonRpcRequestCancelled
-
-from .conftest import (
+from lsp_session import (
     ADD_PREFIX,
     ADD_SUFFIX,
     caps,
@@ -21,6 +18,8 @@ from .conftest import (
     session,
     stats,
 )
+from lsprotocol import types as t
+from pygls.exceptions import JsonRpcRequestCancelled
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
@@ -44,7 +43,7 @@ async def test_capabilities_and_model_load_progress(vscode):
         for values in vscode.progress_reports.values()
     )
     s = await stats(vscode)
-    assert s["engine"] == "ready"
+    assert s["engine_state"] == "ready"
 
 
 async def test_add_completes_with_a_plus_b(vscode):
@@ -64,7 +63,10 @@ async def test_add_completes_with_a_plus_b(vscode):
 
 async def test_middle_of_file_does_not_repeat_the_suffix(vscode):
     uri = "file:///w/middle.py"
-    prefix = "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        "
+    prefix = (
+        "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+        "    def push(self, item):\n        "
+    )
     suffix = (
         "\n\n    def pop(self):\n        return self.items.pop()\n\n"
         "    def is_empty(self):\n        return not self.items\n"
@@ -147,7 +149,9 @@ async def test_full_sync_change_replaces_the_text(vscode):
     vscode.text_document_did_change(
         t.DidChangeTextDocumentParams(
             text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[t.TextDocumentContentChangeWholeDocument(text=ADD_PREFIX + ADD_SUFFIX)],
+            content_changes=[
+                t.TextDocumentContentChangeWholeDocument(text=ADD_PREFIX + ADD_SUFFIX)
+            ],
         )
     )
     line, ch = end_of(ADD_PREFIX)

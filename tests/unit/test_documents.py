@@ -2,7 +2,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safecoder_lsp.documents import Document, DocumentStore, PositionError, UnknownDocument, count_units
+from safecoder_lsp.documents import (
+    Document,
+    DocumentStore,
+    PositionError,
+    UnknownDocument,
+    count_units,
+)
 
 TEXT = "a = '😀'\nb = \"中文\" + x\r\nlast"
 

@@ -26,8 +26,11 @@ def test_camel_case_params_as_llm_vscode_sends_them():
 
 def test_snake_case_params_are_accepted_too():
     p = llmls.parse_get_completions(
-        {"text_document": {"uri": "u"}, "position": {"line": 0, "character": 0},
-         "tokens_to_clear": ["x"]}
+        {
+            "text_document": {"uri": "u"},
+            "position": {"line": 0, "character": 0},
+            "tokens_to_clear": ["x"],
+        }
     )
     assert p.uri == "u" and p.tokens_to_clear == ("x",)
 
@@ -38,9 +41,18 @@ def test_snake_case_params_are_accepted_too():
         (None, "params must be an object"),
         ({"position": {"line": 0, "character": 0}}, "textDocument.uri"),
         ({"textDocument": {"uri": "u"}}, "position is missing"),
-        ({"textDocument": {"uri": "u"}, "position": {"line": "1", "character": 0}}, "position.line"),
-        ({"textDocument": {"uri": "u"}, "position": {"line": 0, "character": 0},
-          "tokensToClear": "x"}, "tokensToClear"),
+        (
+            {"textDocument": {"uri": "u"}, "position": {"line": "1", "character": 0}},
+            "position.line",
+        ),
+        (
+            {
+                "textDocument": {"uri": "u"},
+                "position": {"line": 0, "character": 0},
+                "tokensToClear": "x",
+            },
+            "tokensToClear",
+        ),
     ],
 )
 def test_bad_params_give_clear_errors(params, message):
@@ -54,6 +66,7 @@ def test_request_id_both_spellings_and_result_shape():
     with pytest.raises(llmls.LlmLsParamsError):
         llmls.request_id_of({})
     assert llmls.completions_result("r", ["x"]) == {
-        "request_id": "r", "completions": [{"generated_text": "x"}]
+        "request_id": "r",
+        "completions": [{"generated_text": "x"}],
     }
     assert llmls.clear_tokens("a<|endoftext|>", ("<|endoftext|>",)) == "a"

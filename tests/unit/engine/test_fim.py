@@ -5,9 +5,7 @@ from engine import fim
 
 def test_psm_layout_puts_the_typed_line_after_the_middle_marker():
     p = fim.QWEN.build("def f():\n", "\nprint(f())\n", "    return ")
-    assert p == (
-        "<|fim_prefix|>def f():\n<|fim_suffix|>\nprint(f())\n<|fim_middle|>    return "
-    )
+    assert p == ("<|fim_prefix|>def f():\n<|fim_suffix|>\nprint(f())\n<|fim_middle|>    return ")
 
 
 def test_spm_layout_for_codestral():

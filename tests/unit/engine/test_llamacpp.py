@@ -36,9 +36,13 @@ def test_fim_completion_is_sensible(engine):
     ],
 )
 def test_token_healing_completes_a_cut_token(engine, head, expected):
-    before = "def fib(n):\n    if n < 2:\n        return n\n" if "fib" in head else "def is_even(n):\n"
+    before = (
+        "def fib(n):\n    if n < 2:\n        return n\n" if "fib" in head else "def is_even(n):\n"
+    )
     prompt = QWEN.build(before, "\n", head)
-    healed = generate_text(engine, GenerationRequest(prompt, max_tokens=12, stop=("\n",), heal=True))
+    healed = generate_text(
+        engine, GenerationRequest(prompt, max_tokens=12, stop=("\n",), heal=True)
+    )
     assert healed.startswith(expected)
     assert engine.last_stats.generated_tokens >= 2  # the healed token plus the rest
 
