@@ -37,11 +37,19 @@ async def neovim(clean_env):
 
 
 async def test_capabilities_and_model_load_progress(vscode):
-    # The server advertised inline completion and reported the model load.
-    assert any(
-        any(isinstance(v, t.WorkDoneProgressEnd) for v in values)
-        for values in vscode.progress_reports.values()
-    )
+    # The server advertised inline completion and reported the model load with
+    # $/progress: begin, then end once the model is loaded (poll: it loads in the
+    # background while the session starts).
+    assert vscode.init_result.capabilities.inline_completion_provider
+
+    def kinds() -> list[type]:
+        return [type(v) for values in vscode.progress_reports.values() for v in values]
+
+    deadline = time.monotonic() + 60
+    while t.WorkDoneProgressEnd not in kinds() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert kinds()[0] is t.WorkDoneProgressBegin
+    assert t.WorkDoneProgressEnd in kinds()
     s = await stats(vscode)
     assert s["engine_state"] == "ready"
 
@@ -199,8 +207,11 @@ async def test_cancel_request_returns_promptly_and_stops_the_engine(vscode):
     open_doc(vscode, uri, text + "\n")
     line, ch = end_of(text)
     before = await stats(vscode)
-    fut = vscode.protocol.send_request_async(
-        t.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, line, ch), msg_id="cancel-me"
+    # send_request_async is a coroutine: start it now so the request goes out first.
+    fut = asyncio.ensure_future(
+        vscode.protocol.send_request_async(
+            t.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, line, ch), msg_id="cancel-me"
+        )
     )
     await asyncio.sleep(0.3)
     started = time.monotonic()
