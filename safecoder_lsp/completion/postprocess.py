@@ -26,6 +26,8 @@ CLOSE = {")": "(", "]": "[", "}": "{"}
 HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "yaml", "toml", "perl", "r"}
 INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
 
+OPENERS = (":", "{", "(", "[", "=>")
+
 # How much of the prefix is scanned for unclosed brackets.
 BRACKET_SCAN_CHARS = 4000
 
@@ -140,17 +142,23 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
     else:
         bracket_cut = None
 
-    # 2. Indentation.
-    line_prefix = ctx.line_prefix
-    base = indent_width(line_prefix)
-    opener = bool(line_prefix.strip()) and line_prefix.rstrip().endswith((":", "{", "(", "[", "=>"))
+    # 2. Indentation. The block is set by the cursor's line as the suggestion
+    # completes it; on a blank line, by the first line the suggestion writes (the
+    # cursor may stand at column 0 of a blank line inside a function). A line that
+    # opens a block (``def f():``, ``if (x) {``) makes the suggestion that block.
+    lines = text.split("\n")
+    head, head_at = ctx.line_prefix + lines[0], 0
+    if not head.strip():
+        head_at = next((k for k in range(1, len(lines)) if lines[k].strip()), 0)
+        head = lines[head_at] if head_at else ctx.line_prefix
+    base = indent_width(head)
+    opener = head.rstrip().endswith(OPENERS)
     braces = ctx.language not in INDENT_LANGUAGES
     indent_cut = None
-    lines = text.split("\n")
     pos = len(lines[0]) + 1
     for k, line in enumerate(lines[1:], start=1):
         complete = k < len(lines) - 1
-        if line.strip():
+        if line.strip() and k > head_at:
             ind = indent_width(line)
             ends = ind <= base if opener else ind < base
             if ends:
