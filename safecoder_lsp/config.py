@@ -797,6 +797,16 @@ def json_schema() -> dict[str, Any]:
     }
 
 
+README_START = "<!-- config-reference:start -->"
+README_END = "<!-- config-reference:end -->"
+
+
+def with_reference(readme: str) -> str:
+    """The README text with the generated reference between its two markers."""
+    start, end = readme.index(README_START), readme.index(README_END)
+    return readme[: start + len(README_START)] + "\n" + render_markdown() + readme[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m safecoder_lsp.config",
@@ -805,8 +815,14 @@ def main(argv: list[str] | None = None) -> int:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--markdown", action="store_true", help="the Markdown reference table")
     what.add_argument("--json-schema", action="store_true", help="a JSON Schema (2020-12)")
+    what.add_argument(
+        "--update-readme", metavar="README", help="rewrite the reference section of README"
+    )
     args = parser.parse_args(argv)
-    if args.markdown:
+    if args.update_readme:
+        path = Path(args.update_readme)
+        path.write_text(with_reference(path.read_text(encoding="utf-8")), encoding="utf-8")
+    elif args.markdown:
         sys.stdout.write(render_markdown())
     else:
         sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")

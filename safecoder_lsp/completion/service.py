@@ -101,7 +101,15 @@ class CompletionService:
         self._counter: TokenCounter | None = None
         self._records: OrderedDict[str, RequestRecord] = OrderedDict()
         self._max_records = records
-        self.stats = {"requests": 0, "engine": 0, "cache": 0, "typed_ahead": 0, "skipped": 0}
+        self.stats = {
+            "requests": 0,
+            "engine": 0,
+            "cache": 0,
+            "typed_ahead": 0,
+            "skipped": 0,
+            "accepted": 0,
+            "rejected": 0,
+        }
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -277,6 +285,8 @@ class CompletionService:
         rec = self._records.get(request_id)
         if rec is not None:
             rec.outcome = outcome
+            if outcome in ("accepted", "rejected"):
+                self.stats[outcome] += 1
         return rec
 
     def forget_document(self, uri: str) -> None:

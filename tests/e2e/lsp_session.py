@@ -101,4 +101,17 @@ def send_raw_request(client, method: str, params: Any, msg_id: str):
     future: Future = Future()
     client.protocol._request_futures[msg_id] = future
     client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-    return asyncio.wrap_future(future)
+
+    async def result():
+        return plain(await asyncio.wrap_future(future))
+
+    return result()
+
+
+def plain(value: Any) -> Any:
+    """pygls hands untyped results back as namedtuples: turn them into JSON-like values."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value

@@ -861,3 +861,16 @@ def test_cli_needs_an_option():
     proc = _run()
     assert proc.returncode == 2
     assert "--markdown" in proc.stderr
+
+
+def test_readme_configuration_reference_is_current():
+    from pathlib import Path
+
+    from safecoder_lsp.config import with_reference
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert with_reference(text) == text, (
+        "README.md's configuration reference is stale: run "
+        "`python -m safecoder_lsp.config --update-readme README.md`"
+    )

@@ -1,0 +1,109 @@
+"""Run every benchmark in one go and print a summary for bench/RESULTS.md.
+
+Each benchmark runs in its own process, one after the other (they share the CPU),
+and writes JSON under bench/out/. The summary names the machine, the model, the
+commit and the date, as RESULTS.md requires.
+Usage: python -m bench.run_all [--quick]   (--quick: 100 HumanEval tasks, 120 keystrokes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+OUT = Path("bench/out")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def commit() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet"], check=False).returncode != 0
+        return rev + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run(module: str, *args: str) -> None:
+    print(f"== {module} {' '.join(args)}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", module, *args], check=True)
+
+
+def summary(quick: bool) -> str:
+    import llama_cpp
+
+    from engine.modelstore import default_model_path
+
+    he = json.loads((OUT / "humaneval_single_line.json").read_text())
+    lat = json.loads((OUT / "latency.json").read_text())
+    lines = [
+        f"### {datetime.date.today().isoformat()} — commit {commit()}",
+        "",
+        f"- machine: {machine()}",
+        f"- model: {default_model_path().name}; llama-cpp-python {llama_cpp.__version__}",
+        "",
+        f"HumanEval single-line infilling, {he['tasks']} tasks, greedy:",
+        "",
+        "| | pass@1 | exact match | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("raw", "lsp"):
+        if name in he:
+            r = he[name]
+            label = "raw llama.cpp" if name == "raw" else "through the LSP"
+            lines.append(
+                f"| {label} | {r['pass@1']:.3f} | {r['exact_match']:.3f} | "
+                f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+            )
+    lines += [
+        "",
+        f"Typing replay ({lat['keystrokes']} keystrokes; answers by source {lat['sources']}):",
+        "",
+        f"- all keystrokes through the LSP: p50 {lat['lsp_all_p50_ms']:.1f} ms, "
+        f"p95 {lat['lsp_all_p95_ms']:.1f} ms",
+        f"- keystrokes answered by the engine ({lat['engine_keystrokes']}): LSP p50 "
+        f"{lat['lsp_engine_p50_ms']:.0f} ms vs direct llama.cpp {lat['direct_p50_ms']:.0f} ms "
+        f"(ratio {lat['ratio_p50']:.2f}); p95 {lat['lsp_engine_p95_ms']:.0f} vs "
+        f"{lat['direct_p95_ms']:.0f} ms (ratio {lat['ratio_p95']:.2f})",
+        f"- typed-ahead hits: {lat['typed_ahead_hits']}, p50 "
+        f"{lat['typed_ahead_p50_ms'] or 0:.2f} ms, max {lat['typed_ahead_max_ms'] or 0:.2f} ms",
+    ]
+    if quick:
+        lines.append("- (quick run: a subset)")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    run("bench.latency", *(["--chars", "120"] if args.quick else []))
+    run("bench.humaneval_infill", *(["--limit", "100"] if args.quick else []))
+    text = summary(args.quick)
+    (OUT / "summary.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
