@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as t
 from pygls.lsp.client import LanguageClient
 
+LOG = Path("bench/out/server.log")
 SERVER = [sys.executable, "-m", "safecoder_lsp", "serve", "--stdio"]
 
 
@@ -26,6 +30,9 @@ class BenchClient:
 
     async def start(self) -> None:
         await self.client.start_io(*SERVER, env=self.env)
+        # pygls pipes the server's stderr: read it, or the server blocks once the pipe
+        # is full. The log goes to bench/out/server.log.
+        self._stderr_task = asyncio.ensure_future(self._drain(self.client._server.stderr))
         await self.client.initialize_async(
             t.InitializeParams(
                 capabilities=t.ClientCapabilities(
@@ -41,10 +48,21 @@ class BenchClient:
         )
         self.client.initialized(t.InitializedParams())
 
+    async def _drain(self, stream: asyncio.StreamReader | None) -> None:
+        if stream is None:
+            return
+        LOG.parent.mkdir(parents=True, exist_ok=True)
+        with open(LOG, "ab") as log:
+            while chunk := await stream.read(65536):
+                log.write(chunk)
+                log.flush()
+
     async def stop(self) -> None:
         await self.client.shutdown_async(None)
         self.client.exit(None)
         await self.client.stop()
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._stderr_task, 5)
 
     def open(self, uri: str, text: str, language: str = "python") -> None:
         self._versions[uri] = 1

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import contextlib
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import sys
+import threading
 from pathlib import Path
 
 from safecoder_lsp import __version__
@@ -19,12 +24,53 @@ def _configure_logging(level: str, file: str = "", include_code: bool = False) -
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [nonblocking(handler)]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # pygls logs whole messages (document text) at DEBUG: only with log.include_code.
     logging.getLogger("pygls").setLevel(
         logging.DEBUG if include_code and level == "debug" else logging.WARNING
     )
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to a writer thread; drops them when it is far behind.
+
+    A client that never reads the server's stderr (pygls' own client pipes it and
+    leaves it) would otherwise block the server in the middle of a request once the
+    pipe is full: completions must not wait on the log.
+    """
+
+    dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            type(self).dropped += 1
+
+
+def nonblocking(handler: logging.Handler, capacity: int = 10_000) -> logging.Handler:
+    """``handler`` behind a queue and a daemon writer thread.
+
+    At exit the writer gets two seconds to flush: a stalled stderr must not keep the
+    process from exiting either.
+    """
+    q: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
+
+    def write() -> None:
+        while (record := q.get()) is not None:
+            handler.handle(record)  # reports its own errors (logging.raiseExceptions)
+
+    writer = threading.Thread(target=write, name="log-writer", daemon=True)
+    writer.start()
+
+    def flush_at_exit() -> None:
+        with contextlib.suppress(queue.Full):
+            q.put(None, timeout=1)
+        writer.join(timeout=2)
+
+    atexit.register(flush_at_exit)
+    return _DroppingQueueHandler(q)
 
 
 def _host_port(value: str) -> tuple[str, int]:
