@@ -3,7 +3,8 @@
 Each benchmark runs in its own process, one after the other (they share the CPU),
 and writes JSON under bench/out/. The summary names the machine, the model, the
 commit and the date, as RESULTS.md requires.
-Usage: python -m bench.run_all [--quick]   (--quick: 100 HumanEval tasks, 120 keystrokes)
+Usage: python -m bench.run_all [--quick] [--chars N]
+(--quick: 100 HumanEval tasks, 120 keystrokes; --chars: keystrokes of the typing replay)
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ def summary(quick: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--chars", type=int, default=0, help="keystrokes to replay (0: all)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    run("bench.latency", *(["--chars", "120"] if args.quick else []))
+    chars = args.chars or (120 if args.quick else 0)
+    run("bench.latency", *(["--chars", str(chars)] if chars else []))
     run("bench.humaneval_infill", *(["--limit", "100"] if args.quick else []))
     text = summary(args.quick)
     (OUT / "summary.md").write_text(text)
