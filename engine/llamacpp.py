@@ -29,12 +29,18 @@ from engine.base import (
 from engine.fim import FimTemplate, detect
 
 
+# Token generation is bound by memory bandwidth: past about 8 threads more cores
+# do not make a small model faster, and they take the CPU from the editor.
+MAX_AUTO_THREADS = 8
+
+
 def default_threads() -> int:
+    """engine.n_threads = 0: the cores this process may use, at most MAX_AUTO_THREADS."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
-    return max(1, n)
+    return max(1, min(n, MAX_AUTO_THREADS))
 
 
 class Utf8Decoder:
