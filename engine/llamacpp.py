@@ -28,7 +28,6 @@ from engine.base import (
 )
 from engine.fim import FimTemplate, detect
 
-
 # Token generation is bound by memory bandwidth: past about 8 threads more cores
 # do not make a small model faster, and they take the CPU from the editor.
 MAX_AUTO_THREADS = 8

@@ -112,7 +112,9 @@ class EngineConfig:
         "layers offloaded to the GPU, -1 = all (needs a GPU build of llama-cpp-python)",
         lo=-1,
     )
-    n_threads: int = _opt(0, "CPU threads for generation; 0 = auto (the available cores, at most 8)", lo=0)
+    n_threads: int = _opt(
+        0, "CPU threads for generation; 0 = auto (the available cores, at most 8)", lo=0
+    )
     n_ctx: int = _opt(4096, "context window in tokens", lo=512, hi=131072)
     n_batch: int = _opt(512, "prompt evaluation batch size", lo=16, hi=8192)
 
