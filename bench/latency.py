@@ -185,7 +185,9 @@ def main() -> int:
         "ratio_p95": pct(lsp_engine, 0.95) / pct(direct_engine, 0.95),
         "typed_ahead_hits": len(typed_ahead),
         "typed_ahead_p50_ms": statistics.median(typed_ahead) if typed_ahead else None,
+        "typed_ahead_p95_ms": pct(typed_ahead, 0.95) if typed_ahead else None,
         "typed_ahead_max_ms": max(typed_ahead) if typed_ahead else None,
+        "typed_ahead_over_5ms": sum(ms > 5 for ms in typed_ahead),
         "lsp_matches_inprocess": same / len(lsp),
         "server_stats": server_stats,
     }

@@ -86,7 +86,9 @@ def summary(quick: bool) -> str:
         f"(ratio {lat['ratio_p50']:.2f}); p95 {lat['lsp_engine_p95_ms']:.0f} vs "
         f"{lat['direct_p95_ms']:.0f} ms (ratio {lat['ratio_p95']:.2f})",
         f"- typed-ahead hits: {lat['typed_ahead_hits']}, p50 "
-        f"{lat['typed_ahead_p50_ms'] or 0:.2f} ms, max {lat['typed_ahead_max_ms'] or 0:.2f} ms",
+        f"{lat['typed_ahead_p50_ms'] or 0:.2f} ms, p95 {lat.get('typed_ahead_p95_ms') or 0:.2f} "
+        f"ms, max {lat['typed_ahead_max_ms'] or 0:.2f} ms, over 5 ms: "
+        f"{lat.get('typed_ahead_over_5ms', '?')}",
     ]
     if quick:
         lines.append("- (quick run: a subset)")

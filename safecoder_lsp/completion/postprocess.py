@@ -8,6 +8,9 @@ Heuristics (kept simple on purpose, each covered by golden cases):
   line; a later non-blank line indented less than the block the cursor is in ends
   the suggestion (a brace language keeps that line when it is the block's closing
   bracket, and stops after it);
+- code that already follows: on a blank line between existing lines of a block, or
+  after a block opener whose body is already below, the suggestion is one line
+  (multi-line suggestions there mostly rewrite the code that follows);
 - block end by brackets: a closing bracket that closes more than was open at the
   cursor ends the suggestion;
 - the suffix is not repeated: a tail equal to the rest of the line, or lines equal
@@ -153,6 +156,17 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
         head = lines[head_at] if head_at else ctx.line_prefix
     base = indent_width(head)
     opener = head.rstrip().endswith(OPENERS)
+
+    # 3. Code that already follows the cursor: a suggestion between existing lines of
+    # one block (the next line of code is as deep as the suggestion's first line), or
+    # a block opener whose body is already there (the next line is deeper), is one
+    # line. A multi-line suggestion there would mostly rewrite what follows.
+    follow_cut = None
+    following = _next_code_line(ctx.suffix)
+    if following is not None and head.strip() and not ctx.line_suffix.strip():
+        deeper = indent_width(following) > base
+        if (opener and deeper) or (not opener and indent_width(following) >= base):
+            follow_cut = sum(len(x) + 1 for x in lines[:head_at]) + len(lines[head_at])
     braces = ctx.language not in INDENT_LANGUAGES
     indent_cut = None
     pos = len(lines[0]) + 1
@@ -174,8 +188,16 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
                     indent_cut = pos
                     break
         pos += len(line) + 1
-    cuts = [c for c in (bracket_cut, indent_cut) if c is not None]
+    cuts = [c for c in (bracket_cut, indent_cut, follow_cut) if c is not None]
     return min(cuts) if cuts else None
+
+
+def _next_code_line(suffix: str) -> str | None:
+    """The first non-blank line after the cursor's line, if any."""
+    for line in suffix.split("\n")[1:]:
+        if line.strip():
+            return line
+    return None
 
 
 def stop_at_block_end(text: str, ctx: FilterContext) -> str:
