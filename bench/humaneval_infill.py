@@ -5,7 +5,8 @@ line (with its indentation) is the hole; the prefix is the problem prompt and th
 solution lines above it, the suffix the solution lines below it.
 
 - raw: llama.cpp directly (llama_cpp.Llama.create_completion), the model's FIM
-  prompt <prefix><suffix><middle>, greedy, stop at newline.
+  prompt <prefix>\n<suffix><middle> (the line's newline starts the suffix), greedy,
+  stop at newline.
 - lsp: the real server over stdio. The document is prefix + an empty line + suffix,
   the cursor on the empty line (where a developer would stand), an automatic
   inline-completion request with the server's default settings. The suggestion is
@@ -95,7 +96,8 @@ def run_raw(tasks: list[Task], model_path: str, n_ctx: int = 4096) -> list[tuple
     )
     out = []
     for task in tasks:
-        prompt = QWEN.build(task.prefix, task.suffix)
+        # the hole is a whole line: after it come its newline and the next lines
+        prompt = QWEN.build(task.prefix, "\n" + task.suffix)
         t0 = time.perf_counter()
         res = llm.create_completion(
             prompt, max_tokens=128, temperature=0.0, top_k=1, stop=["\n", *QWEN.stop_words]
