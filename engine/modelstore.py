@@ -315,6 +315,11 @@ def pull(
     return target
 
 
+def is_installed(target: Path, spec: ModelSpec) -> bool:
+    """``target`` holds ``spec`` (the quick check ``pull`` uses)."""
+    return _installed(target, spec)
+
+
 def _installed(target: Path, spec: ModelSpec) -> bool:
     """The fast check: the right size (the sha256 is checked by ``verify``)."""
     try:

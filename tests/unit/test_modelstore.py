@@ -914,3 +914,17 @@ def test_pull_without_enough_disk_space_fails_first(
     assert f"about {need:,} bytes" in message
     assert modelstore.ENV_MODEL_DIR in info.value.hint
     assert list(store.iterdir()) == []
+
+
+def test_cli_pull_when_already_installed_does_nothing(store: Path) -> None:
+    store.mkdir()
+    default = store / modelstore.DEFAULT.file_name
+    with open(default, "wb") as f:  # sparse: the published size, no download needed
+        f.truncate(modelstore.DEFAULT.size)
+    before = default.stat()
+    proc = run_cli(store, "pull")
+    assert proc.returncode == 0, proc.stderr
+    assert "already installed" in proc.stderr and "--force" in proc.stderr
+    assert proc.stdout.strip() == str(default)
+    after = default.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
