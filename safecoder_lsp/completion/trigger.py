@@ -46,36 +46,8 @@ def comment_markers(language: str) -> tuple[str, ...]:
     return LINE_COMMENT.get(language, C_LIKE_COMMENT)
 
 
-def in_comment(line_prefix: str, language: str) -> bool:
-    """True when the cursor is after a line-comment marker that is not inside a string."""
-    markers = comment_markers(language)
-    quote = ""
-    i = 0
-    while i < len(line_prefix):
-        c = line_prefix[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-        elif c in "\"'`":
-            quote = c
-        else:
-            for m in markers:
-                if line_prefix.startswith(m, i):
-                    return True
-        i += 1
-    return False
-
-
-def in_string(line_prefix: str, prefix_tail: str, language: str) -> bool:
-    """True when an unclosed quote precedes the cursor on its line (or a Python
-    triple-quoted string is open in ``prefix_tail``)."""
-    if language == "python":
-        for triple in ('"""', "'''"):
-            if prefix_tail.count(triple) % 2 == 1:
-                return True
+def _scan_line(line_prefix: str, language: str) -> tuple[bool, str]:
+    """(a line comment starts before the cursor, the quote open at the cursor or "")."""
     markers = comment_markers(language)
     quote = ""
     i = 0
@@ -90,9 +62,24 @@ def in_string(line_prefix: str, prefix_tail: str, language: str) -> bool:
         elif c in "\"'`":
             quote = c
         elif any(line_prefix.startswith(m, i) for m in markers):
-            return False
+            return True, ""
         i += 1
-    return bool(quote)
+    return False, quote
+
+
+def in_comment(line_prefix: str, language: str) -> bool:
+    """True when the cursor is after a line-comment marker that is not inside a string."""
+    return _scan_line(line_prefix, language)[0]
+
+
+def in_string(line_prefix: str, prefix_tail: str, language: str) -> bool:
+    """True when an unclosed quote precedes the cursor on its line (or a Python
+    triple-quoted string is open in ``prefix_tail``)."""
+    if language == "python":
+        for triple in ('"""', "'''"):
+            if prefix_tail.count(triple) % 2 == 1:
+                return True
+    return bool(_scan_line(line_prefix, language)[1])
 
 
 def opens_block(line_prefix: str, language: str) -> bool:

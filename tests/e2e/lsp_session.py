@@ -87,6 +87,23 @@ async def stats(client) -> dict:
     )
 
 
+def messages(client) -> list[str]:
+    """The window/showMessage texts the client received so far."""
+    return [m.message for m in client.messages]
+
+
+async def wait_for_message(client, needle: str, timeout: float = 20) -> str:
+    """The first shown message containing ``needle`` (polls: messages arrive async)."""
+    import asyncio
+
+    for _ in range(int(timeout / 0.1)):
+        for m in messages(client):
+            if needle in m:
+                return m
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no message containing {needle!r}; got {messages(client)}")
+
+
 def end_of(text: str) -> tuple[int, int]:
     """(line, utf-32 character) at the end of text."""
     lines = text.split("\n")

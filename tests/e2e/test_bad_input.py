@@ -17,24 +17,12 @@ from lsp_session import (
     send_raw_request,
     session,
     stats,
+    wait_for_message,
 )
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcInvalidParams
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
-
-
-def messages(client) -> list[str]:
-    return [m.message for m in client.messages]
-
-
-async def wait_for_message(client, needle: str, timeout: float = 20) -> str:
-    for _ in range(int(timeout / 0.1)):
-        for m in messages(client):
-            if needle in m:
-                return m
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no message containing {needle!r}; got {messages(client)}")
 
 
 async def works(client, uri: str = "file:///w/ok.py") -> None:

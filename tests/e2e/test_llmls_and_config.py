@@ -3,7 +3,6 @@ through the real server over stdio on the real default model."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -18,6 +17,7 @@ from lsp_session import (
     send_raw_request,
     session,
     stats,
+    wait_for_message,
 )
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcInvalidParams
@@ -52,15 +52,6 @@ def llm_vscode_params(uri: str, line: int, character: int) -> dict:
         "tlsSkipVerify": False,
         "ide": "vscode",
     }
-
-
-async def wait_for_message(client, needle: str, timeout: float = 20) -> str:
-    for _ in range(int(timeout / 0.1)):
-        for m in client.messages:
-            if needle in m.message:
-                return m.message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no message containing {needle!r}")
 
 
 async def test_get_accept_reject_in_the_llm_ls_wire_format(client):
