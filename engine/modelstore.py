@@ -437,17 +437,11 @@ def _download_url(sink: _Sink, url: str, directory: Path) -> None:
         raise ModelStoreError(
             f"cannot download {url}: {exc.reason}; nothing was installed.", hint
         ) from exc
-    except (OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0)):
-            raise
-        raise ModelStoreError(
-            f"the download of {url} broke off after {sink.size:,} bytes ({exc!r}); "
-            "nothing was installed.",
-            hint,
-        ) from exc
-    except Exception as exc:  # http.client.IncompleteRead and other protocol errors
+    except Exception as exc:  # OSError, http.client.IncompleteRead, other protocol errors
         if isinstance(exc, EngineError):
-            raise
+            raise  # ours (not a GGUF, no space for it): already clear
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0)):
+            raise  # reported by pull() as a disk-space problem
         raise ModelStoreError(
             f"the download of {url} broke off after {sink.size:,} bytes ({exc!r}); "
             "nothing was installed.",
