@@ -1,0 +1,187 @@
+"""Corpus sources: where the documents of an index come from.
+
+- ``directory(path)``: every text file under a folder (a git checkout included): the
+  repo is the git remote URL when there is one, the license the nearest LICENSE/COPYING
+  file up to the root, overridden by a file's own SPDX-License-Identifier header;
+- ``python_distributions()``: the source files of the installed Python packages, with
+  the license from their metadata: every machine has a real licensed corpus.
+
+Binary files (a NUL byte in the first 8 KB), unreadable files and files over
+``max_bytes`` are skipped and counted in ``Skipped``; nothing here raises for one bad
+file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.metadata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attribution import licenses
+from attribution.index import SourceDocument
+
+CODE_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".js",
+        ".jsx",
+        ".ts",
+        ".tsx",
+        ".java",
+        ".kt",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".cs",
+        ".rb",
+        ".php",
+        ".swift",
+        ".scala",
+        ".lua",
+        ".sh",
+        ".sql",
+        ".m",
+        ".r",
+        ".jl",
+        ".dart",
+        ".hs",
+        ".ml",
+        ".ex",
+        ".exs",
+        ".clj",
+        ".pl",
+        ".vue",
+        ".svelte",
+    ]
+)
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
+MAX_BYTES = 1 << 20
+
+
+@dataclass
+class Skipped:
+    binary: int = 0
+    too_big: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+def read_text(path: Path, skipped: Skipped, max_bytes: int = MAX_BYTES) -> str | None:
+    try:
+        if path.stat().st_size > max_bytes:
+            skipped.too_big += 1
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        skipped.unreadable.append(f"{path}: {exc.strerror or exc}")
+        return None
+    if b"\0" in data[:8192]:
+        skipped.binary += 1
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def git_remote(root: Path) -> str:
+    """The URL of the checkout's origin (or first) remote, or ""."""
+    config = root / ".git" / "config"
+    if not config.is_file():
+        return ""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read(config, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return ""
+    remotes = [s for s in parser.sections() if s.startswith("remote ")]
+    remotes.sort(key=lambda s: s != 'remote "origin"')
+    for section in remotes:
+        url = parser.get(section, "url", fallback="").strip()
+        if url:
+            return url
+    return ""
+
+
+def directory(
+    root: str | Path, skipped: Skipped | None = None, suffixes: frozenset[str] = CODE_SUFFIXES
+) -> Iterator[SourceDocument]:
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory")
+    skipped = skipped if skipped is not None else Skipped()
+    repo = git_remote(root) or str(root)
+    folder_license: dict[Path, str] = {}
+
+    def license_of(folder: Path) -> str:
+        if folder not in folder_license:
+            own = licenses.from_directory(folder)
+            parent = folder.parent
+            inherited = "" if folder == root or parent == folder else license_of(parent)
+            folder_license[folder] = own or inherited
+        return folder_license[folder]
+
+    for path in sorted(_walk(root)):
+        if path.suffix.lower() not in suffixes:
+            continue
+        text = read_text(path, skipped)
+        if text is None:
+            continue
+        lic = licenses.from_header(text) or license_of(path.parent)
+        yield SourceDocument(repo, path.relative_to(root).as_posix(), lic, text)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                if entry.name not in SKIP_DIRS:
+                    stack.append(entry)
+            elif entry.is_file():
+                yield entry
+
+
+def python_distributions(
+    skipped: Skipped | None = None, suffixes: frozenset[str] = frozenset({".py"})
+) -> Iterator[SourceDocument]:
+    """Source files of every installed distribution, licensed by its metadata."""
+    skipped = skipped if skipped is not None else Skipped()
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        name = meta.get("Name") or ""
+        if not name or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        lic = licenses.from_metadata(
+            meta.get("License-Expression"), meta.get("License"), meta.get_all("Classifier") or []
+        )
+        repo = _project_url(meta) or f"pypi:{name}"
+        for file in dist.files or ():
+            if Path(str(file)).suffix not in suffixes:
+                continue
+            path = Path(str(dist.locate_file(file)))
+            text = read_text(path, skipped)
+            if text is not None:
+                yield SourceDocument(repo, f"{name}/{file}", lic, text)
+
+
+def _project_url(meta) -> str:
+    urls = meta.get_all("Project-URL") or []
+    for wanted in ("source", "repository", "code", "homepage"):
+        for entry in urls:
+            label, _, url = entry.partition(",")
+            if label.strip().lower().startswith(wanted) and url.strip():
+                return url.strip()
+    return (meta.get("Home-page") or "").strip()
