@@ -10,6 +10,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+# The allowlist a fresh install uses (attribution.allowed_licenses): permissive
+# licenses whose only condition is keeping the notice.
+DEFAULT_ALLOWED_LICENSES: tuple[str, ...] = (
+    "MIT",
+    "Apache-2.0",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "Unlicense",
+    "CC0-1.0",
+    "0BSD",
+    "Zlib",
+    "PSF-2.0",
+    "Python-2.0",
+)
+
 LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING", "COPYING.txt")
 _SPDX_HEADER = re.compile(
     r"SPDX-License-Identifier:\s*([A-Za-z0-9.+\-() ]+?)\s*(?:\*/|-->|$)", re.M

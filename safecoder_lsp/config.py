@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from attribution.licenses import DEFAULT_ALLOWED_LICENSES
+
 ENV_PREFIX = "SAFECODER_"
 #: ``SAFECODER_*`` variables that are read elsewhere and are not configuration keys.
 ENV_NOT_KEYS = frozenset({"SAFECODER_CONFIG", "SAFECODER_MODEL_DIR", "SAFECODER_POLICY"})
@@ -140,21 +142,6 @@ class CompletionConfig:
     temperature: float = _opt(0.0, "sampling temperature; 0 = greedy", lo=0.0, hi=2.0)
     stop: tuple[str, ...] = _opt((), "extra stop words")
     cache_size: int = _opt(256, "remembered results (0 disables)", lo=0, hi=100000)
-
-
-DEFAULT_ALLOWED_LICENSES: tuple[str, ...] = (
-    "MIT",
-    "Apache-2.0",
-    "BSD-2-Clause",
-    "BSD-3-Clause",
-    "ISC",
-    "Unlicense",
-    "CC0-1.0",
-    "0BSD",
-    "Zlib",
-    "PSF-2.0",
-    "Python-2.0",
-)
 
 
 @dataclass(frozen=True)
