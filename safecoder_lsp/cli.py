@@ -1,4 +1,4 @@
-"""The ``safecoder-lsp`` command: serve, complete, doctor, model."""
+"""The ``safecoder-lsp`` command: serve, complete, doctor, model, attribution."""
 
 from __future__ import annotations
 
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from safecoder_lsp import cli_model
 
     cli_model.add_parser(sub)
+    from safecoder_lsp import cli_attribution
+
+    cli_attribution.add_parser(sub)
     return parser
 
 
@@ -131,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         from safecoder_lsp import cli_model
 
         return cli_model.run(args)
+    if command == "attribution":
+        from safecoder_lsp import cli_attribution
+
+        return cli_attribution.run(args)
     parser.error(f"unknown command {command}")
     return 2
 
