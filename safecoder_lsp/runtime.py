@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from attribution.policy import Policy
 from engine import fim
 from engine.base import Engine, EngineError
 from engine.worker import EngineWorker
+from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.service import CompletionService, CompletionSettings
 from safecoder_lsp.config import Config
 
@@ -90,6 +92,18 @@ def engine_factory(config: Config) -> Callable[[], Engine]:
 def build_service(config: Config) -> CompletionService:
     worker = EngineWorker(engine_factory(config))
     return CompletionService(worker, completion_settings(config), template_override(config))
+
+
+def attributor(config: Config) -> Attributor | None:
+    """The attribution step for ``config`` (None when off or no index is set).
+
+    Raises AttributionError (with a hint) when the index is set but unusable.
+    """
+    a = config.attribution
+    if a.action == "off" or not a.index.strip():
+        return None
+    policy = Policy(tuple(a.allowed_licenses), a.action, a.unknown_license)  # type: ignore[arg-type]
+    return Attributor.open(a.index.strip(), policy)
 
 
 def engine_config_changed(old: Config, new: Config) -> bool:

@@ -19,12 +19,14 @@ from lsprotocol import types as t
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
+from attribution.index import AttributionError
 from safecoder_lsp import __version__, llmls
 from safecoder_lsp.completion.service import CompletionError, CompletionResult, CompletionService
 from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
 from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
 from safecoder_lsp.protocol import SafecoderProtocol
 from safecoder_lsp.runtime import (
+    attributor,
     build_service,
     completion_settings,
     engine_config_changed,
@@ -61,6 +63,7 @@ class SafecoderServer(LanguageServer):
         self.config: Config = result.config
         self._pending_problems: list[ConfigProblem] = list(result.problems)
         self.service: CompletionService | None = None
+        self._attribution_problem: str | None = None
         self._told: set[str] = set()
 
     # -- helpers used by the handlers --------------------------------------------
@@ -105,7 +108,24 @@ class SafecoderServer(LanguageServer):
             self.service.settings = completion_settings(new)
             self.service._template_override = template_override(new)
             self.service.cache.capacity = new.completion.cache_size
+        problem = self.attach_attribution()
+        if problem:
+            self.tell(problem, t.MessageType.Warning)
         self.report_problems(result.problems)
+
+    def attach_attribution(self) -> str | None:
+        """(Re)open the attribution index for the configuration in force; the problem
+        to show the user when it cannot be used (suggestions then go unchecked)."""
+        if self.service is None:
+            return None
+        if self.service.attributor is not None:
+            self.service.attributor.close()
+            self.service.attributor = None
+        try:
+            self.service.attributor = attributor(self.config)
+        except AttributionError as exc:
+            return str(exc)
+        return None
 
     def locate(self, uri: str, line: int, character: int) -> tuple[Document, int]:
         try:
@@ -141,11 +161,14 @@ def _register(server: SafecoderServer) -> None:
         ls.config = result.config
         ls.service = build_service(result.config)
         ls.service.worker.start()
+        ls._attribution_problem = ls.attach_attribution()
 
     @server.feature(t.INITIALIZED)
     async def initialized(ls: SafecoderServer, params: t.InitializedParams) -> None:
         ls.report_problems(ls._pending_problems)
         ls._pending_problems = []
+        if ls._attribution_problem:
+            ls.tell(ls._attribution_problem, t.MessageType.Warning)
         caps = ls.client_capabilities
         if caps.workspace is not None and caps.workspace.configuration:
             await _pull_configuration(ls)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from engine.base import EngineError, GenerationRequest, GenerationStats, StopReason
 from engine.fim import FimTemplate
 from engine.worker import EngineWorker, WorkerState
+from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.cache import ResultCache, TypedAhead, cache_key
 from safecoder_lsp.completion.context import CompletionContext, TokenCounter, build_context
 from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
@@ -66,13 +67,14 @@ class CompletionResult:
     request_id: str
     text: str
     offset: int  # where the suggestion is inserted (string offset in the document)
-    source: str  # engine | cache | typed_ahead | skipped | superseded
+    source: str  # engine | cache | typed_ahead | skipped | superseded | blocked
     reason: str = ""
     mode: str = ""
     latency_ms: float = 0.0
     stats: GenerationStats | None = None
     prompt: str = field(default="", repr=False)
     raw: str = field(default="", repr=False)
+    references: tuple = ()  # attribution.policy.Reference: matches with licensed code
 
 
 @dataclass
@@ -109,7 +111,9 @@ class CompletionService:
             "skipped": 0,
             "accepted": 0,
             "rejected": 0,
+            "blocked": 0,
         }
+        self.attributor: Attributor | None = None
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -215,7 +219,12 @@ class CompletionService:
         # 4. Cache.
         cached = self.cache.get(key)
         if cached is not None:
-            return done(self._shown(doc, offset, cached, request_id, "cache", mode, prompt))
+            refs = self._attribute(ctx.prefix, cached)
+            if refs is None:
+                return done(self._blocked(request_id, offset, mode))
+            out = self._shown(doc, offset, cached, request_id, "cache", mode, prompt)
+            out.references = refs
+            return done(out)
 
         # 5. Engine.
         request = GenerationRequest(
@@ -252,11 +261,37 @@ class CompletionService:
         # 6. Post-process.
         text = postprocess(result.text, fctx)
         if result.stats.stop_reason not in (StopReason.TIME_BUDGET, StopReason.CANCELLED):
-            self.cache.put(key, text)
-        out = self._shown(doc, offset, text, request_id, "engine", mode, prompt)
+            self.cache.put(key, text)  # judged again on every hit: the policy may change
+
+        # 7. Attribution: matches with indexed code, and the license policy.
+        refs = self._attribute(ctx.prefix, text)
+        if refs is None:
+            out = self._blocked(request_id, offset, mode)
+        else:
+            out = self._shown(doc, offset, text, request_id, "engine", mode, prompt)
+            out.references = refs
         out.stats = result.stats
         out.raw = result.text
         return done(out)
+
+    def _attribute(self, prefix: str, text: str) -> tuple | None:
+        """The references of ``text`` (empty without an index); None when blocked."""
+        if self.attributor is None or not text:
+            return ()
+        verdict = self.attributor.judge(prefix, text)
+        return None if verdict.blocked else verdict.references
+
+    def _blocked(self, request_id: str, offset: int, mode: str) -> CompletionResult:
+        # counted as source "blocked" by done()
+        return CompletionResult(
+            request_id,
+            "",
+            offset,
+            "blocked",
+            "the suggestion matches indexed code under a license outside "
+            "attribution.allowed_licenses (attribution.action = block)",
+            mode=mode,
+        )
 
     def _shown(
         self,

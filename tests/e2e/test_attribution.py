@@ -1,0 +1,83 @@
+"""Attribution through the real server: a suggestion that continues indexed GPL code is
+blocked under attribution.action = block and shown (with its references) under
+annotate; a bad index is reported and completions go on."""
+
+from __future__ import annotations
+
+import pytest
+from lsp_session import caps, end_of, inline, open_doc, session, stats, wait_for_message
+
+from attribution.index import Index
+from attribution.sources import directory
+
+pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="function")]
+
+GPL3 = "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n"
+PREFIX = '''import heapq
+
+
+def dijkstra(graph, source):
+    """Shortest distances from source in a graph {node: [(neighbour, weight), ...]}."""
+    distances = {node: float("inf") for node in graph}
+    distances[source] = 0
+    queue = [(0, source)]
+    while queue:
+        dist, node = heapq.heappop(queue)
+        if dist > distances[node]:
+            continue
+        for neighbour, weight in graph[node]:
+            '''
+URI = "file:///w/paths.py"
+
+
+async def suggestion(env: dict[str, str], extra: dict[str, str] | None = None):
+    async with session(env, caps("vscode"), extra_env=extra) as client:
+        open_doc(client, URI, PREFIX + "\n")
+        items = await inline(client, URI, *end_of(PREFIX))
+        return items, await stats(client), client
+
+
+async def test_block_and_annotate(clean_env, tmp_path):
+    # 1. What the model suggests here, with no index.
+    items, _, _ = await suggestion(clean_env)
+    assert items and items[0].insert_text.strip()
+    text = items[0].insert_text
+
+    # 2. A GPL project holding exactly this code, suggestion included, is indexed.
+    project = tmp_path / "gpl-graphs"
+    project.mkdir()
+    (project / "COPYING").write_text(GPL3)
+    (project / "graphs.py").write_text(PREFIX + text + "\n    return distances\n")
+    index = tmp_path / "index.sqlite"
+    with Index(index) as ix:
+        ix.add_source("gpl-graphs", directory(project))
+
+    # 3. Blocked: the suggestion is never shown.
+    block = {"SAFECODER_ATTRIBUTION_INDEX": str(index), "SAFECODER_ATTRIBUTION_ACTION": "block"}
+    items, st, _ = await suggestion(clean_env, block)
+    assert items == []
+    assert st["blocked"] == 1
+
+    # 4. The same license allowed: shown.
+    allowed = {**block, "SAFECODER_ATTRIBUTION_ALLOWED_LICENSES": '["GPL-3.0-only"]'}
+    items, st, _ = await suggestion(clean_env, allowed)
+    assert items and items[0].insert_text == text and st["blocked"] == 0
+
+    # 5. Annotate (the default action): shown.
+    annotate = {"SAFECODER_ATTRIBUTION_INDEX": str(index)}
+    items, st, _ = await suggestion(clean_env, annotate)
+    assert items and items[0].insert_text == text and st["blocked"] == 0
+
+
+async def test_a_missing_or_corrupt_index_is_reported_and_completions_go_on(clean_env, tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"garbage" * 1000)
+    for path, needle in ((tmp_path / "none.sqlite", "does not exist"), (bad, "not a usable")):
+        env = {"SAFECODER_ATTRIBUTION_INDEX": str(path), "SAFECODER_ATTRIBUTION_ACTION": "block"}
+        async with session(clean_env, caps("vscode"), extra_env=env) as client:
+            msg = await wait_for_message(client, needle)
+            assert str(path) in msg
+            open_doc(client, URI, PREFIX + "\n")
+            items = await inline(client, URI, *end_of(PREFIX))
+            assert items and items[0].insert_text.strip()
+    assert not (tmp_path / "none.sqlite").exists()  # never created by the server
