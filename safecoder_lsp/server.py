@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from attribution.index import AttributionError
-from safecoder_lsp import __version__, llmls
+from safecoder_lsp import __version__, llmls, references
 from safecoder_lsp.completion.service import CompletionError, CompletionResult, CompletionService
 from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
 from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
@@ -64,6 +64,7 @@ class SafecoderServer(LanguageServer):
         self._pending_problems: list[ConfigProblem] = list(result.problems)
         self.service: CompletionService | None = None
         self._attribution_problem: str | None = None
+        self._reference_diagnostics: dict[str, list[t.Diagnostic]] = {}
         self._told: set[str] = set()
 
     # -- helpers used by the handlers --------------------------------------------
@@ -126,6 +127,24 @@ class SafecoderServer(LanguageServer):
         except AttributionError as exc:
             return str(exc)
         return None
+
+    def accepted(self, request_id: str) -> None:
+        """The user accepted a suggestion: record it; tell where its code comes from."""
+        if self.service is None:
+            return
+        record = self.service.mark(request_id, "accepted")
+        if record is None or not record.references:
+            return
+        references.append_to_log(record)
+        try:
+            doc = self.documents.get(record.uri)
+        except DocumentError:
+            return
+        found = self._reference_diagnostics.setdefault(record.uri, [])
+        found.extend(references.diagnostics(doc, record, self.encoding))
+        self.text_document_publish_diagnostics(
+            t.PublishDiagnosticsParams(uri=record.uri, diagnostics=list(found))
+        )
 
     def locate(self, uri: str, line: int, character: int) -> tuple[Document, int]:
         try:
@@ -209,6 +228,7 @@ def _register(server: SafecoderServer) -> None:
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SafecoderServer, params: t.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
+        ls._reference_diagnostics.pop(params.text_document.uri, None)
         if ls.service is not None:
             ls.service.forget_document(params.text_document.uri)
 
@@ -287,8 +307,8 @@ def _register(server: SafecoderServer) -> None:
         rid = args[0] if args else None
         if isinstance(rid, list | tuple):  # some clients wrap the arguments
             rid = rid[0] if rid else None
-        if isinstance(rid, str) and ls.service is not None:
-            ls.service.mark(rid, "accepted")
+        if isinstance(rid, str):
+            ls.accepted(rid)
 
     @server.command(STATS_COMMAND)
     def stats_command(ls: SafecoderServer, *args: Any) -> dict[str, Any]:
@@ -323,7 +343,9 @@ def _mark(ls: SafecoderServer, params: Any, outcome: str) -> None:
         rid = llmls.request_id_of(params)
     except llmls.LlmLsParamsError as exc:
         raise JsonRpcInvalidParams(str(exc)) from exc
-    if ls.service is not None:
+    if outcome == "accepted":
+        ls.accepted(rid)
+    elif ls.service is not None:
         ls.service.mark(rid, outcome)
 
 

@@ -10,6 +10,7 @@ nothing here knows about LSP types.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -84,6 +85,8 @@ class RequestRecord:
     text: str
     created: float
     outcome: str = "shown"  # shown | accepted | rejected
+    offset: int = 0  # where it was inserted
+    references: tuple = ()  # attribution.policy.Reference, spans relative to ``text``
 
 
 class CompletionService:
@@ -168,8 +171,11 @@ class CompletionService:
         shown = self.typed_ahead.lookup(doc, offset)
         if shown is not None:
             self.typed_ahead.remember(doc, offset, shown.text, shown.request_id)
-            self._record(request_id, doc.uri, shown.text)
-            return done(CompletionResult(request_id, shown.text, offset, "typed_ahead"))
+            refs = self._remaining_references(shown.request_id, shown.text)
+            self._record(request_id, doc.uri, shown.text, offset, refs)
+            out = CompletionResult(request_id, shown.text, offset, "typed_ahead")
+            out.references = refs
+            return done(out)
 
         probe = doc.text[max(0, offset - BINARY_PROBE_CHARS) : offset + BINARY_PROBE_CHARS]
         if "\x00" in probe:
@@ -222,9 +228,7 @@ class CompletionService:
             refs = self._attribute(ctx.prefix, cached)
             if refs is None:
                 return done(self._blocked(request_id, offset, mode))
-            out = self._shown(doc, offset, cached, request_id, "cache", mode, prompt)
-            out.references = refs
-            return done(out)
+            return done(self._shown(doc, offset, cached, request_id, "cache", mode, prompt, refs))
 
         # 5. Engine.
         request = GenerationRequest(
@@ -268,8 +272,7 @@ class CompletionService:
         if refs is None:
             out = self._blocked(request_id, offset, mode)
         else:
-            out = self._shown(doc, offset, text, request_id, "engine", mode, prompt)
-            out.references = refs
+            out = self._shown(doc, offset, text, request_id, "engine", mode, prompt, refs)
         out.stats = result.stats
         out.raw = result.text
         return done(out)
@@ -302,16 +305,37 @@ class CompletionService:
         source: str,
         mode: str,
         prompt: str,
+        references: tuple = (),
     ) -> CompletionResult:
         self.typed_ahead.remember(doc, offset, text, request_id)
-        self._record(request_id, doc.uri, text)
-        return CompletionResult(request_id, text, offset, source, mode=mode, prompt=prompt)
+        self._record(request_id, doc.uri, text, offset, references)
+        out = CompletionResult(request_id, text, offset, source, mode=mode, prompt=prompt)
+        out.references = references
+        return out
 
     # -- request records (accept / reject) ---------------------------------------
-    def _record(self, request_id: str, uri: str, text: str) -> None:
-        self._records[request_id] = RequestRecord(request_id, uri, text, time.time())
+    def _record(
+        self, request_id: str, uri: str, text: str, offset: int, references: tuple = ()
+    ) -> None:
+        self._records[request_id] = RequestRecord(
+            request_id, uri, text, time.time(), offset=offset, references=references
+        )
         while len(self._records) > self._max_records:
             self._records.popitem(last=False)
+
+    def _remaining_references(self, original_id: str, rest: str) -> tuple:
+        """The references of a shown suggestion, for the part not typed yet."""
+        original = self._records.get(original_id)
+        if original is None or not original.references:
+            return ()
+        typed = len(original.text) - len(rest)
+        out = []
+        for ref in original.references:
+            m = ref.match
+            if m.end - typed > 0:
+                moved = dataclasses.replace(m, start=max(0, m.start - typed), end=m.end - typed)
+                out.append(dataclasses.replace(ref, match=moved))
+        return tuple(out)
 
     def record(self, request_id: str) -> RequestRecord | None:
         return self._records.get(request_id)

@@ -4,8 +4,12 @@ annotate; a bad index is reported and completions go on."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from lsp_session import caps, end_of, inline, open_doc, session, stats, wait_for_message
+from lsprotocol import types as t
 
 from attribution.index import Index
 from attribution.sources import directory
@@ -63,10 +67,45 @@ async def test_block_and_annotate(clean_env, tmp_path):
     items, st, _ = await suggestion(clean_env, allowed)
     assert items and items[0].insert_text == text and st["blocked"] == 0
 
-    # 5. Annotate (the default action): shown.
-    annotate = {"SAFECODER_ATTRIBUTION_INDEX": str(index)}
-    items, st, _ = await suggestion(clean_env, annotate)
-    assert items and items[0].insert_text == text and st["blocked"] == 0
+    # 5. Annotate (the default action): shown; once accepted, a Warning diagnostic on
+    # the inserted code names the GPL project, and the reference log records it.
+    data_home = tmp_path / "data"
+    annotate = {"SAFECODER_ATTRIBUTION_INDEX": str(index), "XDG_DATA_HOME": str(data_home)}
+    async with session(clean_env, caps("vscode"), extra_env=annotate) as client:
+        open_doc(client, URI, PREFIX + "\n")
+        line, ch = end_of(PREFIX)
+        items = await inline(client, URI, line, ch)
+        assert items and items[0].insert_text == text
+        assert (await stats(client))["blocked"] == 0
+        # the editor inserts the suggestion, then runs the item's command
+        at = t.Position(line, ch)
+        client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=URI, version=2),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(range=t.Range(start=at, end=at), text=text)
+                ],
+            )
+        )
+        command = items[0].command
+        await client.workspace_execute_command_async(
+            t.ExecuteCommandParams(command=command.command, arguments=command.arguments)
+        )
+        for _ in range(100):
+            if client.diagnostics.get(URI):
+                break
+            await asyncio.sleep(0.1)
+        [diag] = client.diagnostics[URI]
+    assert diag.severity == t.DiagnosticSeverity.Warning
+    assert "graphs.py" in diag.message and "GPL-3.0-only" in diag.message
+    assert "not in the allowlist" in diag.message
+    assert diag.range.end.line >= line and diag.range.start.line <= line
+    log = data_home / "safecoder-lsp" / "references.jsonl"
+    [entry] = [json.loads(x) for x in log.read_text().splitlines()]
+    assert entry["request_id"] == command.arguments[0]
+    assert entry["matches"][0]["path"] == "graphs.py"
+    assert entry["matches"][0]["license"] == "GPL-3.0-only"
+    assert text.strip() not in log.read_text()  # no code in the log
 
 
 async def test_a_missing_or_corrupt_index_is_reported_and_completions_go_on(clean_env, tmp_path):
