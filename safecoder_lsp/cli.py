@@ -73,6 +73,13 @@ def nonblocking(handler: logging.Handler, capacity: int = 10_000) -> logging.Han
     return _DroppingQueueHandler(q)
 
 
+def print_error(message: str, hint: str = "") -> None:
+    """A failed command's output: ``error: ...`` and, when known, ``  fix: ...``."""
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"  fix: {hint}", file=sys.stderr)
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
@@ -243,9 +250,7 @@ def _complete(args: argparse.Namespace) -> int:
     try:
         res = asyncio.run(service.complete(doc, offset, invoked=True))
     except CompletionError as exc:
-        print(
-            f"error: {exc.message}" + (f"\n  fix: {exc.hint}" if exc.hint else ""), file=sys.stderr
-        )
+        print_error(exc.message, exc.hint)
         return 1
     finally:
         service.worker.close()

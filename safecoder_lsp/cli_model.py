@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except EngineError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  fix: {exc.hint}", file=sys.stderr)
+        from safecoder_lsp.cli import print_error
+
+        print_error(exc.message, exc.hint)
         return 1
 
 
