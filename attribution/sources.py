@@ -185,3 +185,59 @@ def _project_url(meta) -> str:
             if label.strip().lower().startswith(wanted) and url.strip():
                 return url.strip()
     return (meta.get("Home-page") or "").strip()
+
+
+# -- The Stack (parquet) -------------------------------------------------------------------
+STACK_V1 = ("content", "max_stars_repo_name", "max_stars_repo_path", "max_stars_repo_licenses")
+STACK_V2 = ("content", "repo_name", "path", "detected_licenses")
+BATCH_ROWS = 256
+
+
+def stack_parquet(path: str | Path, skipped: Skipped | None = None) -> Iterator[SourceDocument]:
+    """Rows of a The Stack v1 or v2 parquet file, streamed in batches (never the whole
+    file in memory). A repo's licenses are joined with AND: every one must be allowed.
+    Rows without content (v2 files fetched without it) are skipped."""
+    from attribution.index import AttributionError
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise AttributionError(
+            "reading parquet needs pyarrow.", "pip install 'safecoder-lsp[stack]'"
+        ) from exc
+    skipped = skipped if skipped is not None else Skipped()
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow.lib.ArrowInvalid is a ValueError
+        raise AttributionError(
+            f"{path} is not a readable parquet file: {exc}.",
+            "Give a parquet file of The Stack (v1 or v2 schema).",
+        ) from exc
+    names = set(pf.schema_arrow.names)
+    if set(STACK_V1) <= names:
+        columns = STACK_V1
+    elif set(STACK_V2) <= names:
+        columns = STACK_V2
+    else:
+        raise AttributionError(
+            f"{path} has neither The Stack v1 nor v2 columns (it has {sorted(names)}).",
+            f"v1 needs {', '.join(STACK_V1)}; v2 needs {', '.join(STACK_V2)}.",
+        )
+    try:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
+            rows = batch.to_pydict()
+            for content, repo, file, lics in zip(*(rows[c] for c in columns), strict=True):
+                if not isinstance(content, str):
+                    skipped.unreadable.append(f"{repo}/{file}: no content in the parquet row")
+                    continue
+                if "\0" in content[:8192]:
+                    skipped.binary += 1
+                    continue
+                licenses_ = [x for x in (lics or []) if x and x != "NOASSERTION"]
+                yield SourceDocument(
+                    repo or "", file or "", " AND ".join(dict.fromkeys(licenses_)), content
+                )
+    except (OSError, ValueError) as exc:
+        raise AttributionError(
+            f"{path} broke off while reading: {exc}.", "The file is damaged: fetch it again."
+        ) from exc

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from attribution.index import AttributionError, Index, SourceDocument
 from attribution.policy import Policy
-from attribution.sources import Skipped, directory, python_distributions
+from attribution.sources import Skipped, directory, python_distributions, stack_parquet
 
 SITE_PACKAGES = "site-packages"
 
@@ -28,8 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "build",
         help="add sources to the index (a source added again is replaced)",
         description="Index SOURCEs: directories or git checkouts (license from LICENSE/"
-        f"COPYING files and SPDX headers, repo from the git remote), or '{SITE_PACKAGES}' "
-        "for the installed Python packages (license from their metadata).",
+        f"COPYING files and SPDX headers, repo from the git remote), The Stack .parquet "
+        f"files (v1 or v2 schema), or '{SITE_PACKAGES}' for the installed Python packages "
+        "(license from their metadata).",
     )
     build.add_argument("sources", nargs="+", metavar="SOURCE")
     build.add_argument("--index", default=None, help=index_help)
@@ -94,6 +95,9 @@ def _run(args: argparse.Namespace) -> int:
 def _documents(source: str, skipped: Skipped) -> Iterator[SourceDocument]:
     if source == SITE_PACKAGES:
         yield from python_distributions(skipped)
+        return
+    if source.endswith(".parquet"):
+        yield from stack_parquet(source, skipped)
         return
     try:
         yield from directory(source, skipped)

@@ -115,3 +115,26 @@ def test_errors_are_clear(tmp_path: Path):
     index = tmp_path / "empty.sqlite"
     assert cli("build", str(tmp_path / "nothing-here-yet"), "--index", str(index)).returncode == 1
     one_error(cli("check", str(tmp_path / "nope.py"), "--index", str(bad)), "not a usable")
+
+
+def test_build_from_a_stack_parquet_file(tmp_path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "stack.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "blob_id": ["a"],
+                "repo_name": ["gnu/intervals"],
+                "path": ["merge.py"],
+                "detected_licenses": [["GPL-3.0-only"]],
+                "content": [FUNCTION],
+            }
+        ),
+        parquet,
+    )
+    index = tmp_path / "stack.sqlite"
+    assert cli("build", str(parquet), "--index", str(index)).returncode == 0
+    proc = cli("check", "-", "--index", str(index), stdin=FUNCTION)
+    assert "gnu/intervals merge.py:1-10" in proc.stdout and "GPL-3.0-only" in proc.stdout
