@@ -40,13 +40,9 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
     pipe is full: completions must not wait on the log.
     """
 
-    dropped = 0
-
     def enqueue(self, record: logging.LogRecord) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self.queue.put_nowait(record)
-        except queue.Full:
-            type(self).dropped += 1
 
 
 def nonblocking(handler: logging.Handler, capacity: int = 10_000) -> logging.Handler:

@@ -103,6 +103,8 @@ class SafecoderServer(LanguageServer):
         if self.service is None or engine_config_changed(old, new):
             if self.service is not None:
                 self.service.worker.close(timeout=0)
+                if self.service.attributor is not None:
+                    self.service.attributor.close()
             self.service = build_service(new)
             self.service.worker.start()
         else:

@@ -173,9 +173,9 @@ class CompletionService:
             self.typed_ahead.remember(doc, offset, shown.text, shown.request_id)
             refs = self._remaining_references(shown.request_id, shown.text)
             self._record(request_id, doc.uri, shown.text, offset, refs)
-            out = CompletionResult(request_id, shown.text, offset, "typed_ahead")
-            out.references = refs
-            return done(out)
+            return done(
+                CompletionResult(request_id, shown.text, offset, "typed_ahead", references=refs)
+            )
 
         probe = doc.text[max(0, offset - BINARY_PROBE_CHARS) : offset + BINARY_PROBE_CHARS]
         if "\x00" in probe:
@@ -309,9 +309,9 @@ class CompletionService:
     ) -> CompletionResult:
         self.typed_ahead.remember(doc, offset, text, request_id)
         self._record(request_id, doc.uri, text, offset, references)
-        out = CompletionResult(request_id, text, offset, source, mode=mode, prompt=prompt)
-        out.references = references
-        return out
+        return CompletionResult(
+            request_id, text, offset, source, mode=mode, prompt=prompt, references=references
+        )
 
     # -- request records (accept / reject) ---------------------------------------
     def _record(
