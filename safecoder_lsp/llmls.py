@@ -8,6 +8,9 @@ snake_case (``request_id``, ``generated_text``) as llm-ls returns them.
 
 A ``backend``/``url``/``apiToken``/``model`` sent by a plugin is a request, not an
 order: the configured engine answers (the server tells the user once).
+
+The server adds a ``references`` list to each completion (matches with indexed code,
+see ``safecoder_lsp.references.as_json``); the plugins ignore fields they do not know.
 """
 
 from __future__ import annotations
@@ -94,5 +97,14 @@ def clear_tokens(text: str, tokens: tuple[str, ...]) -> str:
     return text
 
 
-def completions_result(request_id: str, texts: list[str]) -> dict[str, Any]:
-    return {"request_id": request_id, "completions": [{"generated_text": t} for t in texts]}
+def completions_result(
+    request_id: str, texts: list[str], references: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The getCompletions result; with ``references``, each completion carries them."""
+    completions: list[dict[str, Any]] = []
+    for text in texts:
+        item: dict[str, Any] = {"generated_text": text}
+        if references is not None:
+            item["references"] = list(references)
+        completions.append(item)
+    return {"request_id": request_id, "completions": completions}

@@ -5,6 +5,11 @@ llm-ls/acceptCompletion, llm-ls/rejectCompletion (Hugging Face plugins),
 textDocument/completion (fallback for clients without inline completion),
 full and incremental document sync, $/cancelRequest, $/progress while the model
 loads, workspace/didChangeConfiguration and workspace/configuration.
+
+Commands: safecoder.acceptCompletion (run by the editor when a suggestion is
+accepted; its arguments are ``[request_id]`` or, when the suggestion matches indexed
+code, ``[request_id, {"references": [...]}]``), safecoder.stats, and
+safecoder.showReferenceLog (the latest reference log entries; ``{"limit": N}``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 
 ACCEPT_COMMAND = "safecoder.acceptCompletion"
 STATS_COMMAND = "safecoder.stats"
+SHOW_REFERENCE_LOG_COMMAND = "safecoder.showReferenceLog"
 _WORD_TAIL = re.compile(r"[\w$]+$")
 
 _ENCODINGS: dict[str, Encoding] = {
@@ -248,8 +254,8 @@ def _register(server: SafecoderServer) -> None:
         item = t.InlineCompletionItem(
             insert_text=result.text,
             range=t.Range(start=pos, end=pos),
-            command=t.Command(
-                title="Accept", command=ACCEPT_COMMAND, arguments=[result.request_id]
+            command=_accept_command(
+                result.request_id, references.as_json(result.references, len(result.text))
             ),
         )
         return t.InlineCompletionList(items=[item])
@@ -292,9 +298,10 @@ def _register(server: SafecoderServer) -> None:
         doc, offset = ls.locate(p.uri, p.line, p.character)
         result = await ls.complete(doc, offset, invoked=False)
         if result is None:
-            return llmls.completions_result(uuid.uuid4().hex, [])
+            return llmls.completions_result(uuid.uuid4().hex, [], [])
         text = llmls.clear_tokens(result.text, p.tokens_to_clear)
-        return llmls.completions_result(result.request_id, [text] if text else [])
+        refs = references.as_json(result.references, len(text))
+        return llmls.completions_result(result.request_id, [text] if text else [], refs)
 
     @server.feature("llm-ls/acceptCompletion")
     def llmls_accept(ls: SafecoderServer, params: Any) -> None:
@@ -306,11 +313,13 @@ def _register(server: SafecoderServer) -> None:
 
     @server.command(ACCEPT_COMMAND)
     def accept_command(ls: SafecoderServer, *args: Any) -> None:
-        rid = args[0] if args else None
-        if isinstance(rid, list | tuple):  # some clients wrap the arguments
-            rid = rid[0] if rid else None
+        rid = _first_argument(args)
         if isinstance(rid, str):
             ls.accepted(rid)
+
+    @server.command(SHOW_REFERENCE_LOG_COMMAND)
+    def show_reference_log(ls: SafecoderServer, *args: Any) -> list[dict[str, Any]]:
+        return references.read_log(limit=_log_limit(_first_argument(args)))
 
     @server.command(STATS_COMMAND)
     def stats_command(ls: SafecoderServer, *args: Any) -> dict[str, Any]:
@@ -351,6 +360,33 @@ def _mark(ls: SafecoderServer, params: Any, outcome: str) -> None:
         ls.service.mark(rid, outcome)
 
 
+def _first_argument(args: tuple[Any, ...]) -> Any:
+    """A command's first argument; some clients wrap all arguments in one list."""
+    first = args[0] if args else None
+    if isinstance(first, list | tuple):
+        first = first[0] if first else None
+    return first
+
+
+def _log_limit(arg: Any) -> int:
+    """The ``limit`` of ``{"limit": N}`` (the default without one)."""
+    if arg is None:
+        return references.DEFAULT_LOG_LIMIT
+    limit = arg.get("limit", references.DEFAULT_LOG_LIMIT) if isinstance(arg, dict) else arg
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise JsonRpcInvalidParams(
+            f'{SHOW_REFERENCE_LOG_COMMAND}: expected {{"limit": N}} with N >= 0, got {arg!r}'
+        )
+    return limit
+
+
+def _accept_command(request_id: str, refs: list[dict[str, Any]]) -> t.Command:
+    """The command an editor runs once the suggestion is accepted; it carries the
+    suggestion's references for clients that show them."""
+    arguments: list[Any] = [request_id, {"references": refs}] if refs else [request_id]
+    return t.Command(title="Accept", command=ACCEPT_COMMAND, arguments=arguments)
+
+
 def _completion_item(
     doc: Document, offset: int, pos: t.Position, result: CompletionResult, ls: SafecoderServer
 ) -> t.CompletionItem:
@@ -376,7 +412,10 @@ def _completion_item(
             range=t.Range(start=t.Position(line=start_line, character=start_char), end=pos),
             new_text=word + result.text,
         ),
-        command=t.Command(title="Accept", command=ACCEPT_COMMAND, arguments=[result.request_id]),
+        command=_accept_command(
+            result.request_id,
+            references.as_json(result.references, len(result.text), base_offset=len(word)),
+        ),
         data={"request_id": result.request_id},
     )
 

@@ -1,6 +1,8 @@
 """Attribution through the real server: a suggestion that continues indexed GPL code is
 blocked under attribution.action = block and shown (with its references) under
-annotate; a bad index is reported and completions go on."""
+annotate, on the inline item, in the llm-ls result and, once accepted, in the
+reference log (safecoder.showReferenceLog); a bad index is reported and completions
+go on."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ import asyncio
 import json
 
 import pytest
-from lsp_session import caps, end_of, inline, open_doc, session, stats, wait_for_message
+from lsp_session import (
+    caps,
+    end_of,
+    inline,
+    open_doc,
+    plain,
+    send_raw_request,
+    session,
+    stats,
+    wait_for_message,
+)
 from lsprotocol import types as t
 
 from attribution.index import Index
@@ -32,6 +44,7 @@ def dijkstra(graph, source):
         for neighbour, weight in graph[node]:
             '''
 URI = "file:///w/paths.py"
+SHOW_LOG = "safecoder.showReferenceLog"
 
 
 async def suggestion(env: dict[str, str], extra: dict[str, str] | None = None):
@@ -41,7 +54,26 @@ async def suggestion(env: dict[str, str], extra: dict[str, str] | None = None):
         return items, await stats(client), client
 
 
+def assert_names_the_gpl_project(ref: dict, repo: str, text: str) -> None:
+    assert ref["repo"] == repo and ref["path"] == "graphs.py"
+    assert ref["license"] == "GPL-3.0-only" and ref["allowed"] is False
+    assert "not in the allowlist" in ref["why"]
+    assert 1 <= ref["start_line"] <= ref["end_line"] and ref["length"] >= 150
+    # the suggestion continues the copy: the span starts where it is inserted
+    assert 0 == ref["start"] < ref["end"] <= len(text)
+
+
+async def show_log(client, arguments: list | None = None) -> list[dict]:
+    result = await client.workspace_execute_command_async(
+        t.ExecuteCommandParams(command=SHOW_LOG, arguments=arguments)
+    )
+    return plain(result)
+
+
 async def test_block_and_annotate(clean_env, tmp_path):
+    # The same suggestion must come back in every session: no time budget cut-off on
+    # a busy machine (greedy decoding is deterministic otherwise).
+    clean_env = {**clean_env, "SAFECODER_COMPLETION_TIME_BUDGET_MS": "60000"}
     # 1. What the model suggests here, with no index.
     items, _, _ = await suggestion(clean_env)
     assert items and items[0].insert_text.strip()
@@ -72,11 +104,28 @@ async def test_block_and_annotate(clean_env, tmp_path):
     data_home = tmp_path / "data"
     annotate = {"SAFECODER_ATTRIBUTION_INDEX": str(index), "XDG_DATA_HOME": str(data_home)}
     async with session(clean_env, caps("vscode"), extra_env=annotate) as client:
+        assert SHOW_LOG in client.init_result.capabilities.execute_command_provider.commands
+        assert await show_log(client) == []  # no log yet
         open_doc(client, URI, PREFIX + "\n")
         line, ch = end_of(PREFIX)
         items = await inline(client, URI, line, ch)
         assert items and items[0].insert_text == text
         assert (await stats(client))["blocked"] == 0
+        # the item's command carries the references for clients that show them
+        rid, extra = plain(items[0].command.arguments)
+        [ref] = extra["references"]
+        assert_names_the_gpl_project(ref, str(project), text)
+        # llm-ls clients get them on each completion
+        position = {"line": line, "character": ch}
+        got = await send_raw_request(
+            client,
+            "llm-ls/getCompletions",
+            {"textDocument": {"uri": URI}, "position": position, "tokensToClear": []},
+            "llm-refs",
+        )
+        [completion] = got["completions"]
+        assert completion["generated_text"] == text
+        assert completion["references"] == [ref]
         # the editor inserts the suggestion, then runs the item's command
         at = t.Position(line, ch)
         client.text_document_did_change(
@@ -96,6 +145,10 @@ async def test_block_and_annotate(clean_env, tmp_path):
                 break
             await asyncio.sleep(0.1)
         [diag] = client.diagnostics[URI]
+        [logged] = await show_log(client)
+        assert await show_log(client, [{"limit": 0}]) == []
+    assert logged["request_id"] == rid == command.arguments[0]
+    assert logged["uri"] == URI and logged["matches"] == [ref]
     assert diag.severity == t.DiagnosticSeverity.Warning
     assert "graphs.py" in diag.message and "GPL-3.0-only" in diag.message
     assert "not in the allowlist" in diag.message
