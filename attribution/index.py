@@ -9,6 +9,11 @@
   its length and the source lines.
 - ``query(text)`` finds every run of at least ``min_length`` normalized characters
   (default: the fingerprint guarantee, 150) that ``text`` shares with a document.
+- Building is two steps: ``prepare(doc)`` (normalize, fingerprint, compress: pure, the
+  costly part, runs anywhere: a process pool or a Ray cluster, see attribution/shards.py)
+  and ``add_prepared`` (SQLite inserts, fingerprints sorted by hash in batches).
+- Space: fingerprints have no secondary index (it doubled their size); replacing a
+  source therefore scans the fingerprint table once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import bisect
 import os
 import sqlite3
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +32,20 @@ import numpy as np
 from attribution.fingerprint import K, W, fingerprints, guarantee
 from attribution.normalize import MODES, Mode, normalize
 
-SCHEMA_VERSION = "1"
-_SQL_CHUNK = 500  # host parameters per IN (...) query
+SCHEMA_VERSION = "2"
+_INSERT_BATCH = 200_000  # fingerprints sorted and inserted together
+_BUILD_CACHE_KIB = 256 * 1024  # SQLite page cache while building
+_DOC_CACHE = 64  # decompressed documents kept between queries (typing re-queries)
+DOCS_PER_LICENSE = 16  # documents looked up per fingerprint and license
+LICENSES_PER_HASH = 32
+MAX_VERIFIED_DOCS = 32  # documents read to verify a query's matches
 
 
 class AttributionError(Exception):
     """A problem with an index or a corpus; ``hint`` says what to do."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, hint)  # both, so it survives pickling (worker processes)
         self.message = message
         self.hint = hint
 
@@ -64,6 +75,47 @@ class Match:
     length: int  # shared normalized characters
 
 
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document ready to insert: what ``prepare`` computes from a SourceDocument."""
+
+    repo: str
+    path: str
+    license: str
+    size: int  # bytes of source (UTF-8)
+    normalized: bytes  # zlib of the UTF-8 normalized text
+    line_starts: bytes  # little-endian int32 per source line
+    hashes: np.ndarray  # int64 (the uint64 hashes as SQLite's signed integers)
+    positions: np.ndarray  # int64
+
+
+def prepare(
+    doc: SourceDocument, k: int = K, w: int = W, mode: Mode = "whitespace"
+) -> PreparedDocument:
+    """Normalize, fingerprint and compress ``doc`` (pure; no index needed)."""
+    n = normalize(doc.text, mode)
+    fp = fingerprints(n.text, k, w)
+    return PreparedDocument(
+        doc.repo,
+        doc.path,
+        doc.license,
+        len(doc.text.encode("utf-8", "surrogatepass")),
+        zlib.compress(n.text.encode("utf-8", "surrogatepass"), 6),
+        _line_starts(doc.text, n.starts).astype("<i4").tobytes(),
+        fp.hashes.view(np.int64),
+        fp.positions.astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class _Doc:
+    repo: str
+    path: str
+    license: str
+    text: str  # normalized
+    line_starts: np.ndarray
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
@@ -71,16 +123,16 @@ CREATE TABLE IF NOT EXISTS sources (
     bytes INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY, source INTEGER NOT NULL REFERENCES sources(id),
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL REFERENCES sources(id),
     repo TEXT NOT NULL, path TEXT NOT NULL, license TEXT NOT NULL,
     normalized BLOB NOT NULL, line_starts BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE TABLE IF NOT EXISTS licenses (id INTEGER PRIMARY KEY, expression TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS fingerprints (
-    hash INTEGER NOT NULL, doc INTEGER NOT NULL, pos INTEGER NOT NULL,
-    PRIMARY KEY (hash, doc, pos)
+    hash INTEGER NOT NULL, lic INTEGER NOT NULL, doc INTEGER NOT NULL, pos INTEGER NOT NULL,
+    PRIMARY KEY (hash, lic, doc, pos)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS fingerprints_doc ON fingerprints(doc);
 """
 
 
@@ -113,6 +165,8 @@ class Index:
                 "Build the index again with this version.",
             )
         self.k, self.w, self.mode = int(meta["k"]), int(meta["w"]), meta["mode"]
+        self._docs: OrderedDict[int, _Doc] = OrderedDict()
+        self._license_ids = dict(self.db.execute("SELECT expression, id FROM licenses"))
 
     def close(self) -> None:
         self.db.close()
@@ -126,7 +180,13 @@ class Index:
     # -- building -----------------------------------------------------------------
     def add_source(self, name: str, documents: Iterable[SourceDocument]) -> int:
         """Replace what ``name`` held with ``documents``, atomically; their count."""
+        k, w, mode = self.k, self.w, self.mode
+        return self.add_prepared(name, (prepare(d, k, w, mode) for d in documents))  # type: ignore[arg-type]
+
+    def add_prepared(self, name: str, documents: Iterable[PreparedDocument]) -> int:
+        """``add_source`` for documents already prepared with this index's k, w, mode."""
         db = self.db
+        db.execute(f"PRAGMA cache_size = -{_BUILD_CACHE_KIB}")
         db.execute("BEGIN IMMEDIATE")
         try:
             self._remove(name)
@@ -135,10 +195,18 @@ class Index:
             )
             source_id = cur.lastrowid
             count = size = 0
+            pending: list[tuple[np.ndarray, int, int, np.ndarray]] = []
+            waiting = 0
             for doc in documents:
-                self._add_document(source_id, doc)
+                doc_id = self._insert_document(source_id, doc)
+                pending.append((doc.hashes, self._license_id(doc.license), doc_id, doc.positions))
+                waiting += len(doc.hashes)
+                if waiting >= _INSERT_BATCH:
+                    self._insert_fingerprints(pending)
+                    pending, waiting = [], 0
                 count += 1
-                size += len(doc.text.encode("utf-8", "surrogatepass"))
+                size += doc.size
+            self._insert_fingerprints(pending)
             db.execute(
                 "UPDATE sources SET documents = ?, bytes = ? WHERE id = ?",
                 (count, size, source_id),
@@ -147,6 +215,9 @@ class Index:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            db.execute("PRAGMA cache_size = -2000")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the build into the main file
         return count
 
     def _remove(self, name: str) -> None:
@@ -158,33 +229,56 @@ class Index:
         self.db.execute("DELETE FROM documents WHERE source = ?", row)
         self.db.execute("DELETE FROM sources WHERE id = ?", row)
 
-    def _add_document(self, source_id: int | None, doc: SourceDocument) -> None:
-        n = normalize(doc.text, self.mode)  # type: ignore[arg-type]
-        line_starts = _line_starts(doc.text, n.starts)
+    def _insert_document(self, source_id: int | None, doc: PreparedDocument) -> int:
         cur = self.db.execute(
             "INSERT INTO documents (source, repo, path, license, normalized, line_starts) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                source_id,
-                doc.repo,
-                doc.path,
-                doc.license,
-                zlib.compress(n.text.encode("utf-8", "surrogatepass"), 6),
-                line_starts.astype("<i4").tobytes(),
-            ),
+            (source_id, doc.repo, doc.path, doc.license, doc.normalized, doc.line_starts),
         )
-        fp = fingerprints(n.text, self.k, self.w)
-        hashes = fp.hashes.view(np.int64).tolist()  # SQLite integers are signed
-        doc_id = cur.lastrowid
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def _license_id(self, expression: str) -> int:
+        found = self._license_ids.get(expression)
+        if found is None:
+            self.db.execute("INSERT OR IGNORE INTO licenses (expression) VALUES (?)", (expression,))
+            (found,) = self.db.execute(
+                "SELECT id FROM licenses WHERE expression = ?", (expression,)
+            ).fetchone()
+            self._license_ids[expression] = found
+        return found
+
+    def _insert_fingerprints(self, pending: list[tuple[np.ndarray, int, int, np.ndarray]]) -> None:
+        """Insert in key order: B-tree appends instead of random page writes."""
+        if not pending:
+            return
+        hashes = np.concatenate([h for h, _, _, _ in pending])
+        lics = np.concatenate([np.full(len(h), lic, dtype=np.int64) for h, lic, _, _ in pending])
+        docs = np.concatenate([np.full(len(h), d, dtype=np.int64) for h, _, d, _ in pending])
+        positions = np.concatenate([p for _, _, _, p in pending])
+        order = np.lexsort((positions, docs, lics, hashes))
         self.db.executemany(
-            "INSERT OR IGNORE INTO fingerprints VALUES (?, ?, ?)",
-            zip(hashes, [doc_id] * len(hashes), fp.positions.tolist(), strict=True),
+            "INSERT OR IGNORE INTO fingerprints VALUES (?, ?, ?, ?)",
+            zip(
+                hashes[order].tolist(),
+                lics[order].tolist(),
+                docs[order].tolist(),
+                positions[order].tolist(),
+                strict=True,
+            ),
         )
 
     # -- querying -------------------------------------------------------------------
     def query(self, text: str, min_length: int | None = None) -> list[Match]:
         """Runs of at least ``min_length`` normalized characters ``text`` shares with
-        indexed documents, longest first (one per document and place)."""
+        indexed documents, longest first (one per document and place).
+
+        Bounded work, every license kept: a fingerprint is looked up in at most
+        ``DOCS_PER_LICENSE`` documents of each license it occurs under, and at most
+        ``MAX_VERIFIED_DOCS`` documents are read to verify and measure the runs: for each
+        license the document sharing the most fingerprints with ``text``, then the
+        others by that count. Text shared by thousands of indexed files (generated code,
+        vendored copies) is reported against some of them, but under every license."""
         min_length = guarantee(self.k, self.w) if min_length is None else min_length
         n = normalize(text, self.mode)  # type: ignore[arg-type]
         fp = fingerprints(n.text, self.k, self.w)
@@ -193,49 +287,73 @@ class Index:
         mine: dict[int, list[int]] = {}
         for h, p in zip(fp.hashes.view(np.int64).tolist(), fp.positions.tolist(), strict=True):
             mine.setdefault(h, []).append(p)
-        keys = list(mine)
-        seeds: set[tuple[int, int, int]] = set()  # (doc, diagonal, my position)
-        for i in range(0, len(keys), _SQL_CHUNK):
-            chunk = keys[i : i + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for h, doc, pos in self.db.execute(
-                f"SELECT hash, doc, pos FROM fingerprints WHERE hash IN ({marks})", chunk
-            ):
-                for p in mine[h]:
-                    seeds.add((doc, pos - p, p))
-        return self._verify(n, seeds, min_length)
+        seeds: dict[int, set[tuple[int, int]]] = {}  # doc -> {(diagonal, my position)}
+        lic_of: dict[int, int] = {}
+        for h, positions in mine.items():
+            for lic, doc, pos in self._lookup(h):
+                lic_of[doc] = lic
+                seeds.setdefault(doc, set()).update((pos - p, p) for p in positions)
+        return self._verify(n, {d: seeds[d] for d in _pick(seeds, lic_of)}, min_length)
 
-    def _verify(self, n, seeds: set[tuple[int, int, int]], min_length: int) -> list[Match]:
-        docs: dict[int, tuple[str, str, str, str, np.ndarray]] = {}
+    def _lookup(self, h: int) -> list[tuple[int, int, int]]:
+        """(license, doc, pos) of the documents holding hash ``h``: at most
+        ``DOCS_PER_LICENSE`` per license, every license (up to ``LICENSES_PER_HASH``)."""
+        rows: list[tuple[int, int, int]] = []
+        after = -1
+        for _ in range(LICENSES_PER_HASH):
+            got = self.db.execute(
+                "SELECT lic, doc, pos FROM fingerprints WHERE hash = ? AND lic > ? "
+                "ORDER BY lic, doc, pos LIMIT ?",
+                (h, after, DOCS_PER_LICENSE),
+            ).fetchall()
+            rows += got
+            if len(got) < DOCS_PER_LICENSE:
+                break
+            after = got[-1][0]  # the rest of this license's rows are skipped
+        return rows
+
+    def _document(self, doc_id: int) -> _Doc | None:
+        """A document's fields and normalized text (recently used ones are kept)."""
+        doc = self._docs.get(doc_id)
+        if doc is not None:
+            self._docs.move_to_end(doc_id)
+            return doc
+        row = self.db.execute(
+            "SELECT repo, path, license, normalized, line_starts FROM documents WHERE id = ?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        repo, path, lic, blob, starts = row
+        text = zlib.decompress(blob).decode("utf-8", "surrogatepass")
+        doc = _Doc(repo, path, lic, text, np.frombuffer(starts, dtype="<i4"))
+        self._docs[doc_id] = doc
+        if len(self._docs) > _DOC_CACHE:
+            self._docs.popitem(last=False)
+        return doc
+
+    def _verify(self, n, seeds: dict[int, set[tuple[int, int]]], min_length: int) -> list[Match]:
         found: dict[tuple[int, int], Match] = {}  # (doc, diagonal) -> longest run
-        for doc_id, diagonal, p in sorted(seeds):
-            if doc_id not in docs:
-                row = self.db.execute(
-                    "SELECT repo, path, license, normalized, line_starts FROM documents "
-                    "WHERE id = ?",
-                    (doc_id,),
-                ).fetchone()
-                if row is None:
+        for doc_id, pairs in seeds.items():
+            doc = self._document(doc_id)
+            if doc is None:  # removed since the lookup (ids are never reused)
+                continue
+            for diagonal, p in sorted(pairs):
+                q = p + diagonal
+                best = found.get((doc_id, diagonal))
+                if best is not None and _covers(best, n, p):
                     continue
-                repo, path, lic, blob, starts = row
-                text = zlib.decompress(blob).decode("utf-8", "surrogatepass")
-                docs[doc_id] = (repo, path, lic, text, np.frombuffer(starts, dtype="<i4"))
-            repo, path, lic, theirs, line_starts = docs[doc_id]
-            q = p + diagonal
-            if found.get((doc_id, diagonal)) and _covers(found[(doc_id, diagonal)], n, p):
-                continue
-            left = _extend_left(n.text, p, theirs, q)
-            right = _extend_right(n.text, p, theirs, q)
-            a, b = p - left, p + right
-            if b - a < min_length:
-                continue
-            start, end = n.source_span(a, b)
-            first = bisect.bisect_right(line_starts, q - left)
-            last = bisect.bisect_right(line_starts, q + right - 1)
-            match = Match(repo, path, lic, first, last, start, end, b - a)
-            best = found.get((doc_id, diagonal))
-            if best is None or match.length > best.length:
-                found[(doc_id, diagonal)] = match
+                left = _extend_left(n.text, p, doc.text, q)
+                right = _extend_right(n.text, p, doc.text, q)
+                a, b = p - left, p + right
+                if b - a < min_length:
+                    continue
+                start, end = n.source_span(a, b)
+                first = bisect.bisect_right(doc.line_starts, q - left)
+                last = bisect.bisect_right(doc.line_starts, q + right - 1)
+                match = Match(doc.repo, doc.path, doc.license, first, last, start, end, b - a)
+                if best is None or match.length > best.length:
+                    found[(doc_id, diagonal)] = match
         return sorted(found.values(), key=lambda m: (-m.length, m.repo, m.path, m.start))
 
     def stats(self) -> dict[str, int | str]:
@@ -248,7 +366,11 @@ class Index:
             "documents": documents,
             "corpus_bytes": size,
             "fingerprints": prints,
-            "index_bytes": self.path.stat().st_size,
+            "index_bytes": sum(
+                p.stat().st_size
+                for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                if p.exists()
+            ),
             "k": self.k,
             "w": self.w,
             "mode": self.mode,
@@ -256,10 +378,34 @@ class Index:
         }
 
 
+def _pick(seeds: dict[int, set[tuple[int, int]]], lic_of: dict[int, int]) -> list[int]:
+    """The documents to verify: the best of each license first, then by seed count."""
+    ranked = sorted(seeds, key=lambda d: (-_strength(seeds[d]), d))
+    best: dict[int, int] = {}  # license -> its best document, best licenses first
+    for d in ranked:
+        best.setdefault(lic_of[d], d)
+    picked = dict.fromkeys(list(best.values())[:MAX_VERIFIED_DOCS])
+    for d in ranked:
+        if len(picked) >= MAX_VERIFIED_DOCS:
+            break
+        picked.setdefault(d)
+    return list(picked)
+
+
+def _strength(pairs: set[tuple[int, int]]) -> int:
+    """Most fingerprints a document shares with the query on one diagonal: a long shared
+    run holds several, a 40-character coincidence one."""
+    counts: dict[int, int] = {}
+    for diagonal, _ in pairs:
+        counts[diagonal] = counts.get(diagonal, 0) + 1
+    return max(counts.values())
+
+
 def _line_starts(source: str, starts: np.ndarray) -> np.ndarray:
     """For each source line, the normalized offset of its first normalized character."""
-    line_offsets = [0] + [i + 1 for i, c in enumerate(source) if c == "\n"]
-    return np.searchsorted(starts, np.asarray(line_offsets, dtype=np.int64)).astype(np.int32)
+    codes = np.frombuffer(source.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    line_offsets = np.concatenate(([0], np.flatnonzero(codes == 10) + 1))
+    return np.searchsorted(starts, line_offsets).astype(np.int32)
 
 
 def _extend_right(a: str, i: int, b: str, j: int, step: int = 64) -> int:

@@ -116,8 +116,21 @@ def from_metadata(expression: str | None, license_field: str | None, classifiers
         known = _SHORT_NAMES.get(short.lower())
         if known:
             return known
+        if _is_spdx(short):  # "GPL-3.0-or-later", "MIT OR Apache-2.0"
+            return short
     found = [_CLASSIFIERS[c] for c in classifiers if c in _CLASSIFIERS]
     unique = list(dict.fromkeys(found))
     if unique:
         return " OR ".join(unique)
     return from_text(license_field or "")
+
+
+def _is_spdx(expression: str) -> bool:
+    """Whether ``expression`` is a valid SPDX license expression of known ids."""
+    from license_expression import ExpressionError, get_spdx_licensing
+
+    try:
+        info = get_spdx_licensing().validate(expression)
+    except ExpressionError:
+        return False
+    return not info.errors and not info.invalid_symbols

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,18 +152,33 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield entry
 
 
-def python_distributions(
-    skipped: Skipped | None = None, suffixes: frozenset[str] = frozenset({".py"})
-) -> Iterator[SourceDocument]:
-    """Source files of every installed distribution, licensed by its metadata."""
-    skipped = skipped if skipped is not None else Skipped()
-    seen: set[str] = set()
+def distribution_names() -> list[str]:
+    """The installed distributions, each once (the first found on sys.path wins)."""
+    return list(_distributions())
+
+
+def _distributions() -> dict[str, importlib.metadata.Distribution]:
+    found: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions():
-        meta = dist.metadata
-        name = meta.get("Name") or ""
-        if not name or name.lower() in seen:
+        name = (dist.metadata.get("Name") or "").lower()
+        if name and name not in found:
+            found[name] = dist
+    return found
+
+
+def python_distributions(
+    skipped: Skipped | None = None,
+    suffixes: frozenset[str] = frozenset({".py"}),
+    only: Collection[str] | None = None,
+) -> Iterator[SourceDocument]:
+    """Source files of every installed distribution (or those named in ``only``),
+    licensed by its metadata."""
+    skipped = skipped if skipped is not None else Skipped()
+    for key, dist in _distributions().items():
+        if only is not None and key not in only:
             continue
-        seen.add(name.lower())
+        meta = dist.metadata
+        name = meta.get("Name") or key
         lic = licenses.from_metadata(
             meta.get("License-Expression"), meta.get("License"), meta.get_all("Classifier") or []
         )
@@ -193,10 +208,8 @@ STACK_V2 = ("content", "repo_name", "path", "detected_licenses")
 BATCH_ROWS = 256
 
 
-def stack_parquet(path: str | Path, skipped: Skipped | None = None) -> Iterator[SourceDocument]:
-    """Rows of a The Stack v1 or v2 parquet file, streamed in batches (never the whole
-    file in memory). A repo's licenses are joined with AND: every one must be allowed.
-    Rows without content (v2 files fetched without it) are skipped."""
+def open_parquet(path: str | Path):
+    """A ``pyarrow.parquet.ParquetFile``, or an AttributionError saying why not."""
     from attribution.index import AttributionError
 
     try:
@@ -205,14 +218,26 @@ def stack_parquet(path: str | Path, skipped: Skipped | None = None) -> Iterator[
         raise AttributionError(
             "reading parquet needs pyarrow.", "pip install 'safecoder-lsp[stack]'"
         ) from exc
-    skipped = skipped if skipped is not None else Skipped()
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:  # pyarrow.lib.ArrowInvalid is a ValueError
         raise AttributionError(
             f"{path} is not a readable parquet file: {exc}.",
             "Give a parquet file of The Stack (v1 or v2 schema).",
         ) from exc
+
+
+def stack_parquet(
+    path: str | Path, skipped: Skipped | None = None, row_groups: Sequence[int] | None = None
+) -> Iterator[SourceDocument]:
+    """Rows of a The Stack v1 or v2 parquet file (or of its ``row_groups``), streamed
+    in batches (never the whole file in memory). A repo's licenses are joined with
+    AND: every one must be allowed. Rows without content (v2 files fetched without it)
+    are skipped."""
+    from attribution.index import AttributionError
+
+    skipped = skipped if skipped is not None else Skipped()
+    pf = open_parquet(path)
     names = set(pf.schema_arrow.names)
     if set(STACK_V1) <= names:
         columns = STACK_V1
@@ -224,7 +249,10 @@ def stack_parquet(path: str | Path, skipped: Skipped | None = None) -> Iterator[
             f"v1 needs {', '.join(STACK_V1)}; v2 needs {', '.join(STACK_V2)}.",
         )
     try:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
+        batches = pf.iter_batches(
+            batch_size=BATCH_ROWS, columns=list(columns), row_groups=row_groups
+        )
+        for batch in batches:
             rows = batch.to_pydict()
             for content, repo, file, lics in zip(*(rows[c] for c in columns), strict=True):
                 if not isinstance(content, str):

@@ -4,7 +4,9 @@ Each benchmark runs in its own process, one after the other (they share the CPU)
 and writes JSON under bench/out/. The summary names the machine, the model, the
 commit and the date, as RESULTS.md requires.
 Usage: python -m bench.run_all [--quick] [--chars N]
-(--quick: 100 HumanEval tasks, 120 keystrokes; --chars: keystrokes of the typing replay)
+(--quick: 100 HumanEval tasks, 120 keystrokes, a 1 MB attribution corpus; --chars:
+keystrokes of the typing replay). The attribution corpus (586 MB of wheels) is fetched
+once into ~/.cache/safecoder-lsp/bench-corpus.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def summary(quick: bool) -> str:
         f"ms, max {lat['typed_ahead_max_ms'] or 0:.2f} ms, over 5 ms: "
         f"{lat.get('typed_ahead_over_5ms', '?')}",
     ]
+    attribution = OUT / "attribution.json"
+    if attribution.exists():
+        from bench.attribution import summary_rows
+
+        lines += ["", *summary_rows(json.loads(attribution.read_text()))]
     if quick:
         lines.append("- (quick run: a subset)")
     return "\n".join(lines) + "\n"
@@ -104,6 +111,7 @@ def main() -> int:
     chars = args.chars or (120 if args.quick else 0)
     run("bench.latency", *(["--chars", str(chars)] if chars else []))
     run("bench.humaneval_infill", *(["--limit", "100"] if args.quick else []))
+    run("bench.attribution", *(["--quick"] if args.quick else []))
     text = summary(args.quick)
     (OUT / "summary.md").write_text(text)
     print(text)

@@ -4,6 +4,8 @@ before it, checked against the index and the license policy.
 The query is the end of the prefix plus the suggestion, and a match counts when it
 reaches into the suggestion: a suggestion that continues a copy of licensed code is
 attributed even when the suggestion alone is shorter than the match threshold.
+The verdict weighs every match; at most ``MAX_REFERENCES`` are passed on to be shown
+(those outside the allowlist first).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from attribution.index import AttributionError, Index
 from attribution.policy import Policy, Verdict
 
 CONTEXT_CHARS = 300
+MAX_REFERENCES = 5  # shown per suggestion: code copied everywhere would flood the editor
 
 
 class Attributor:
@@ -43,7 +46,11 @@ class Attributor:
             matches.append(
                 dataclasses.replace(m, start=max(0, m.start - len(head)), end=m.end - len(head))
             )
-        return self.policy.judge(matches)
+        verdict = self.policy.judge(matches)
+        # the decision saw every match; the user is shown the ones outside the
+        # allowlist first, then the longest
+        shown = sorted(verdict.references, key=lambda r: (r.allowed, -r.match.length))
+        return dataclasses.replace(verdict, references=tuple(shown[:MAX_REFERENCES]))
 
     def close(self) -> None:
         self.index.close()

@@ -44,6 +44,10 @@ def test_license_texts_headers_and_metadata():
     assert licenses.from_header("/* SPDX-License-Identifier: GPL-2.0-only */") == "GPL-2.0-only"
     assert licenses.from_metadata("MIT AND Zlib", "whatever", []) == "MIT AND Zlib"
     assert licenses.from_metadata(None, "BSD", []) == "BSD-3-Clause"
+    # a License field that is itself an SPDX expression (ansible's GPL-3.0-or-later)
+    assert licenses.from_metadata(None, "GPL-3.0-or-later", []) == "GPL-3.0-or-later"
+    assert licenses.from_metadata(None, "MIT OR Apache-2.0", []) == "MIT OR Apache-2.0"
+    assert licenses.from_metadata(None, "Proprietary-Thing", []) == ""
     classifiers = ["License :: OSI Approved :: MIT License", "Programming Language :: Python"]
     assert licenses.from_metadata(None, "", classifiers) == "MIT"
     assert licenses.from_metadata(None, MIT, []) == "MIT"  # the whole text in License
