@@ -38,7 +38,7 @@ _BUILD_CACHE_KIB = 256 * 1024  # SQLite page cache while building
 _DOC_CACHE = 64  # decompressed documents kept between queries (typing re-queries)
 DOCS_PER_LICENSE = 16  # documents looked up per fingerprint and license
 LICENSES_PER_HASH = 32
-MAX_VERIFIED_DOCS = 32  # documents read to verify a query's matches
+MAX_VERIFIED_DOCS = 64  # documents read to verify a query's matches
 
 
 class AttributionError(Exception):
@@ -394,7 +394,7 @@ def _pick(seeds: dict[int, set[tuple[int, int]]], lic_of: dict[int, int]) -> lis
 
 def _strength(pairs: set[tuple[int, int]]) -> int:
     """Most fingerprints a document shares with the query on one diagonal: a long shared
-    run holds several, a 40-character coincidence one."""
+    run holds several, a single shared k-gram one."""
     counts: dict[int, int] = {}
     for diagonal, _ in pairs:
         counts[diagonal] = counts.get(diagonal, 0) + 1

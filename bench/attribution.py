@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.index import Index, Match, SourceDocument
+from attribution.index import MAX_VERIFIED_DOCS, Index, Match, SourceDocument
 from attribution.normalize import Mode, normalize
 from attribution.sources import Skipped, directory, read_text
 from bench import corpus
@@ -503,7 +503,8 @@ def summary_rows(result: dict) -> list[str]:
         f"- recall counts a planted copy found when a match covers it under the planted "
         f"file's license (the policy verdict is right); the planted file itself was named "
         f"in {r.get('planted_file_named', '?')} of {r['planted']} (text repeated in many "
-        f"files is reported against up to 32 of them, each license represented)",
+        f"files is reported against up to {MAX_VERIFIED_DOCS} of them, each license "
+        f"represented)",
         f"- targets: p95 < {TARGET_P95_MS:g} ms, recall >= {TARGET_RECALL:g}, false matches "
         f"< {TARGET_FALSE_RATE:g}; matches reaching into the suggestion (what the server "
         f"reports): own source {own['reaching_suggestion']}, held-out wheels "

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from attribution import shards
+from attribution.fingerprint import K, W
 from attribution.index import AttributionError, Index
 from attribution.parallel import Outcome, Settings, run_local, run_ray, run_unit, shard_path
 from attribution.sources import Skipped, directory, distribution_names, stack_parquet
@@ -23,7 +24,7 @@ from attribution.units import SITE_PACKAGES, Unit, documents, plan, source_name
 TEXTWRAP = inspect.getsource(textwrap)
 DECODER = inspect.getsource(json.decoder)
 CODE = inspect.getsource(textwrap.TextWrapper._wrap_chunks)
-SETTINGS = Settings(40, 111, "whitespace")
+SETTINGS = Settings(K, W, "whitespace")
 STAT_KEYS = ("sources", "documents", "corpus_bytes", "fingerprints")
 ROWS, GROUP_ROWS, PLANTED_ROW = 60, 10, 47
 QUERIES = (
@@ -299,7 +300,7 @@ def test_a_shard_of_other_settings_is_made_again_and_skips_are_kept(corpus: Corp
     assert first.info is not None and first.info.binary == 1
     [again] = run_local(gamma, out, SETTINGS, workers=1)
     assert again.reused and again.info is not None and again.info.binary == 1  # stored
-    other = Settings(40, 111, "identifiers")
+    other = Settings(K, W, "identifiers")
     [redone] = run_local(gamma, out, other, workers=1)
     assert not redone.reused and redone.info is not None and redone.info.mode == "identifiers"
     assert shards.read_info(shard_path(out, gamma[0])).mode == "identifiers"
