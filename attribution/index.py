@@ -138,35 +138,76 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 
 class Index:
     def __init__(
-        self, path: str | os.PathLike[str], *, k: int = K, w: int = W, mode: Mode = "whitespace"
+        self,
+        path: str | os.PathLike[str],
+        *,
+        k: int = K,
+        w: int = W,
+        mode: Mode = "whitespace",
+        create: bool = True,
     ) -> None:
+        """Open the index at ``path``; a new (empty or missing) file becomes an index
+        with ``k``, ``w``, ``mode`` when ``create``, else it is an error."""
         self.path = Path(path)
         if mode not in MODES:
             raise AttributionError(f"unknown normalization mode {mode!r}.", f"Use one of {MODES}.")
+        if not create and not self.path.is_file():
+            raise AttributionError(
+                f"the index {self.path} does not exist.",
+                "Build it with `safecoder-lsp attribution build SOURCE... --index PATH`.",
+            )
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(_SCHEMA)
-            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+            meta = (
+                dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+                if "meta" in tables
+                else {}
+            )
         except sqlite3.DatabaseError as exc:
+            self.db.close()
             raise AttributionError(
                 f"{self.path} is not a usable attribution index: {exc}.",
                 "Point attribution.index at an index built by `safecoder-lsp attribution "
                 "build`, or build it again.",
             ) from exc
-        wanted = {"schema": SCHEMA_VERSION, "k": str(k), "w": str(w), "mode": mode}
-        if not meta:
-            self.db.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
-            meta = wanted
-        elif meta.get("schema") != SCHEMA_VERSION:
+        try:
+            meta = self._set_up(meta, tables, create, {"k": str(k), "w": str(w), "mode": mode})
+        except BaseException:
+            self.db.close()
+            raise
+        self.k, self.w, self.mode = int(meta["k"]), int(meta["w"]), meta["mode"]
+        self._docs: OrderedDict[int, _Doc] = OrderedDict()
+        self._license_ids = dict(self.db.execute("SELECT expression, id FROM licenses"))
+
+    def _set_up(
+        self, meta: dict[str, str], tables: set[str], create: bool, wanted: dict[str, str]
+    ) -> dict[str, str]:
+        """Check an existing index, or make a new one; its meta."""
+        if not meta and (tables or not create):
+            # never write our tables into someone else's database, or create an index
+            # where one was only to be read
+            raise AttributionError(
+                f"{self.path} is not an attribution index"
+                + (" (it is another SQLite database)." if tables else " (it is empty)."),
+                "Point attribution.index at an index built by `safecoder-lsp attribution "
+                "build`, or build one there.",
+            )
+        if meta and meta.get("schema") != SCHEMA_VERSION:
             raise AttributionError(
                 f"{self.path} has index format {meta.get('schema')!r}; this version reads "
                 f"{SCHEMA_VERSION!r}.",
                 "Build the index again with this version.",
             )
-        self.k, self.w, self.mode = int(meta["k"]), int(meta["w"]), meta["mode"]
-        self._docs: OrderedDict[int, _Doc] = OrderedDict()
-        self._license_ids = dict(self.db.execute("SELECT expression, id FROM licenses"))
+        self.db.execute("PRAGMA journal_mode=WAL")
+        if not meta:
+            self.db.executescript(_SCHEMA)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                {"schema": SCHEMA_VERSION, **wanted}.items(),
+            )
+            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        return meta
 
     def close(self) -> None:
         self.db.close()

@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     if command == "merge":
         return _merge(path, args.shards)
     policy = Policy(tuple(cfg.allowed_licenses), cfg.action, cfg.unknown_license)  # type: ignore[arg-type]
-    with Index(path) as index:
+    with Index(path, create=False) as index:
         if command == "stats":
             for key, value in index.stats().items():
                 print(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")

@@ -35,7 +35,7 @@ class Attributor:
                 "Build it with `safecoder-lsp attribution build SOURCE... --index "
                 f"{path}`, or clear attribution.index.",
             )
-        return cls(Index(path), policy)
+        return cls(Index(path, create=False), policy)
 
     def judge(self, prefix: str, suggestion: str) -> Verdict:
         head = prefix[-self.context_chars :]

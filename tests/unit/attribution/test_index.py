@@ -145,3 +145,26 @@ def test_identifier_mode_finds_a_renamed_copy_whole(tmp_path):
         pieces = ix.query(renamed)
     # with names counting, only the runs between renamed names are shared
     assert all(m.length < len("".join(renamed.split())) // 2 for m in pieces)
+
+
+def test_another_database_is_never_written_and_reading_never_creates(tmp_path):
+    foreign = tmp_path / "app.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    before = foreign.read_bytes()
+    with pytest.raises(AttributionError, match="another SQLite database"):
+        Index(foreign)
+    assert foreign.read_bytes() == before  # not one table added
+    missing = tmp_path / "nothing.sqlite"
+    with pytest.raises(AttributionError, match="does not exist") as info:
+        Index(missing, create=False)
+    assert "attribution build" in info.value.hint and not missing.exists()
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    with pytest.raises(AttributionError, match="it is empty"):
+        Index(empty, create=False)
+    assert empty.read_bytes() == b""
+    with Index(empty) as made:  # building may create it
+        assert made.stats()["documents"] == 0
+    with Index(empty, create=False) as read:
+        assert (read.k, read.w) == (made.k, made.w)
