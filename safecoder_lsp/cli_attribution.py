@@ -124,17 +124,12 @@ def _run(args: argparse.Namespace) -> int:
         raise AttributionError(
             "no index given.", "Pass --index PATH or set attribution.index in the configuration."
         )
-    if command not in ("build", "merge") and not Path(path).is_file():
-        raise AttributionError(
-            f"the index {path} does not exist.",
-            "Build it with `safecoder-lsp attribution build SOURCE... --index PATH`.",
-        )
     if command in ("build", "merge"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if command == "build":
-        return _build(path, args.sources, args.mode, args.workers)
-    if command == "merge":
+        if command == "build":
+            return _build(path, args.sources, args.mode, args.workers)
         return _merge(path, args.shards)
+    # check, stats: an index that does not exist is an error of Index(create=False)
     policy = Policy(tuple(cfg.allowed_licenses), cfg.action, cfg.unknown_license)  # type: ignore[arg-type]
     with Index(path, create=False) as index:
         if command == "stats":
