@@ -16,6 +16,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,20 @@ class StopReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class FimParts:
+    """The pieces a fill-in-the-middle prompt was built from.
+
+    Engines whose server builds the prompt itself (llama.cpp ``/infill``, Ollama
+    without a raw template) read these instead of ``GenerationRequest.prompt``.
+    """
+
+    prefix: str  # text before the cursor's line (whole lines)
+    suffix: str  # text after the cursor
+    middle_head: str = ""  # the cursor's line up to the cursor: the middle starts with it
+    extra: tuple[tuple[str, str], ...] = ()  # (file name, text) of other files
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     max_tokens: int = 64
@@ -60,6 +75,8 @@ class GenerationRequest:
     # Called with the text generated so far; True ends generation early
     # (e.g. the post-processing knows the block is finished).
     should_stop: Callable[[str], bool] | None = field(default=None, compare=False)
+    # How ``prompt`` was built, for engines that send the parts (None: a plain prompt).
+    fim: FimParts | None = None
 
 
 @dataclass
@@ -78,19 +95,48 @@ class GenerationStats:
 
 
 class CancelToken:
-    """A thread-safe flag checked by engines between tokens."""
+    """A thread-safe flag checked by engines between tokens.
 
-    __slots__ = ("_event",)
+    ``on_cancel(callback)`` also runs a callback when it is set (at once when it
+    already is): a remote engine uses it to close a connection that is blocked in a
+    read, so a cancel does not wait for the endpoint's next token.
+    """
+
+    __slots__ = ("_callbacks", "_event", "_lock")
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; True (at once) when cancelled."""
+        return self._event.wait(timeout)
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` on cancel; returns a function that unregisters it."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+
+                def remove() -> None:
+                    with self._lock, contextlib.suppress(ValueError):
+                        self._callbacks.remove(callback)
+
+                return remove
+        callback()
+        return lambda: None
 
 
 @dataclass(frozen=True)
@@ -172,3 +218,8 @@ class Deadline:
     @property
     def expired(self) -> bool:
         return self._end is not None and time.monotonic() >= self._end
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds left (never negative); None without a budget."""
+        return None if self._end is None else max(0.0, self._end - time.monotonic())

@@ -106,6 +106,11 @@ CODEGEMMA = FimTemplate(
     file_sep="<|file_separator|>",
 )
 
+# For servers that build the FIM prompt themselves (llama.cpp /infill, Ollama's model
+# templates): the prompt our pipeline builds then only keys the cache, and markers a
+# document cannot contain (NUL) keep prefix, suffix and middle apart in it.
+SERVER_SIDE = FimTemplate(name="server", prefix="\x00P", suffix="\x00S", middle="\x00M")
+
 TEMPLATES: dict[str, FimTemplate] = {
     t.name: t for t in (QWEN, STARCODER, CODELLAMA, DEEPSEEK, CODESTRAL, CODEGEMMA)
 }

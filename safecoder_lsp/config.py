@@ -14,7 +14,10 @@ workspace settings. Nothing raises on bad input: an unknown key, a wrong type or
 out-of-range value becomes a :class:`ConfigProblem` naming the key, the source and the
 fix, and the key keeps the value from the lower layers. Keys marked ``workspace=False``
 (where code is sent, the license policy, logging of code) are refused from workspace
-settings: a repository must not be able to change them.
+settings: a repository must not be able to change them. An admin policy file
+(``$SAFECODER_POLICY``, and ``/etc/safecoder/policy.toml`` whenever it exists) is
+written like the user file; every key it sets is pinned: it beats all the layers
+above, and a different value from any of them is reported and ignored.
 
 ``python -m safecoder_lsp.config --markdown`` prints the reference table for the README;
 ``--json-schema`` prints a JSON Schema (draft 2020-12) for editor extensions.
@@ -40,7 +43,9 @@ from attribution.licenses import DEFAULT_ALLOWED_LICENSES
 
 ENV_PREFIX = "SAFECODER_"
 #: ``SAFECODER_*`` variables that are read elsewhere and are not configuration keys.
-ENV_NOT_KEYS = frozenset({"SAFECODER_CONFIG", "SAFECODER_MODEL_DIR", "SAFECODER_POLICY"})
+ENV_NOT_KEYS = frozenset(
+    {"SAFECODER_CONFIG", "SAFECODER_MODEL_DIR", "SAFECODER_POLICY", "SAFECODER_API_TOKEN"}
+)
 #: The workspace/configuration section and the optional wrapper key in client settings.
 SECTION = "safecoder"
 
@@ -107,8 +112,78 @@ class EngineConfig:
         choices=("llamacpp", "openai", "tgi", "llamacpp-infill", "ollama"),
         workspace=False,
     )
-    url: str = _opt("", "endpoint URL for remote engines", workspace=False)
-    api_token_file: str = _opt("", "file holding the endpoint token", workspace=False)
+    url: str = _opt(
+        "",
+        "endpoint URL for remote engines (http:// or https://; it must resolve to an "
+        "internal address or one in network.allowed_hosts)",
+        workspace=False,
+    )
+    model: str = _opt(
+        "",
+        "model name sent to a remote endpoint (Ollama and vLLM need it); also picks the "
+        "FIM template when model.fim_template = auto",
+        workspace=False,
+    )
+    api_token_file: str = _opt(
+        "",
+        "file holding the endpoint token (or set the SAFECODER_API_TOKEN environment "
+        "variable); never a setting itself",
+        workspace=False,
+    )
+    ca_bundle: str = _opt(
+        "", "PEM file of the CA(s) that signed the endpoint's certificate", workspace=False
+    )
+    client_cert: str = _opt(
+        "", "PEM client certificate for mutual TLS (may hold the key too)", workspace=False
+    )
+    client_key: str = _opt("", "PEM key of the client certificate", workspace=False)
+    tls_verify: bool = _opt(
+        True, "verify the endpoint's TLS certificate (turn off only to test)", workspace=False
+    )
+    connect_timeout_ms: int = _opt(
+        3000, "connecting to a remote endpoint", lo=100, hi=120000, workspace=False
+    )
+    read_timeout_ms: int = _opt(
+        30000, "waiting for a remote endpoint's next bytes", lo=100, hi=600000, workspace=False
+    )
+    streaming: bool = _opt(
+        True, "stream remote completions (off: one answer per request)", workspace=False
+    )
+    retries: int = _opt(
+        2,
+        "retries of a remote request that failed before generating (endpoint down, "
+        "restarting, 502-504), with backoff",
+        lo=0,
+        hi=10,
+        workspace=False,
+    )
+    breaker_failures: int = _opt(
+        3,
+        "endpoint failures in a row that pause calls to it (circuit breaker)",
+        lo=1,
+        hi=100,
+        workspace=False,
+    )
+    breaker_cooldown_s: float = _opt(
+        10.0,
+        "first pause of the circuit breaker (doubles while the endpoint stays down)",
+        lo=0.1,
+        hi=3600.0,
+        workspace=False,
+    )
+    fallback: str = _opt(
+        "none",
+        "when the remote endpoint fails: none (show the error) or local (the embedded "
+        "engine on model.path answers)",
+        choices=("none", "local"),
+        workspace=False,
+    )
+    tokenizer: str = _opt(
+        "",
+        "tokenizer of the remote model for context budgets: a tokenizer.json or a GGUF "
+        "file; empty = estimate from characters",
+        workspace=False,
+    )
     n_gpu_layers: int = _opt(
         0,
         "layers offloaded to the GPU, -1 = all (needs a GPU build of llama-cpp-python)",
@@ -167,6 +242,16 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    allowed_hosts: tuple[str, ...] = _opt(
+        (),
+        "host names or networks (CIDR) a remote endpoint may be at besides loopback, "
+        "private and link-local addresses",
+        workspace=False,
+    )
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
     include_code: bool = _opt(
@@ -181,6 +266,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def get(self, key: str) -> Any:
@@ -328,6 +414,8 @@ class LoadResult:
     problems: list[ConfigProblem]
     #: ``{dotted key: source}`` for each key not at its default.
     origins: dict[str, str] = field(default_factory=dict)
+    #: ``{dotted key: policy source}`` for each key an admin policy pins.
+    pinned: dict[str, str] = field(default_factory=dict)
 
 
 # -- validation -------------------------------------------------------------------------
@@ -537,10 +625,13 @@ def _flatten_toml(data: Mapping[str, Any], source: str, problems: list[ConfigPro
     return flat
 
 
-def _read_user_file(
-    path: Path, must_exist: bool, problems: list[ConfigProblem]
+def _read_toml(
+    path: Path,
+    must_exist: bool,
+    problems: list[ConfigProblem],
+    source: str,
+    env_name: str = "SAFECODER_CONFIG",
 ) -> dict[str, Any] | None:
-    source = f"user file {path}"
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -549,8 +640,8 @@ def _read_user_file(
             problems.append(
                 ConfigProblem(
                     "",
-                    "the file named by SAFECODER_CONFIG does not exist; defaults are used",
-                    "create the file, or correct or unset SAFECODER_CONFIG.",
+                    f"the file named by {env_name} does not exist; it is not used",
+                    f"create the file, or correct or unset {env_name}.",
                     source,
                 )
             )
@@ -581,7 +672,7 @@ def _read_user_file(
             ConfigProblem(
                 "",
                 f"cannot be read ({exc.strerror or exc}); the file is skipped",
-                "make it a readable file, or point SAFECODER_CONFIG elsewhere.",
+                f"make it a readable file, or point {env_name} elsewhere.",
                 source,
             )
         )
@@ -599,6 +690,21 @@ def user_config_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir("safecoder")) / "config.toml"
 
 
+#: Where an administrator puts the policy on this machine (read whenever it exists).
+SYSTEM_POLICY = Path(
+    "C:/ProgramData/safecoder/policy.toml" if os.name == "nt" else "/etc/safecoder/policy.toml"
+)
+
+
+def policy_paths(env: Mapping[str, str] | None = None) -> list[Path]:
+    """The admin policy files in force, weakest first: ``$SAFECODER_POLICY`` (when
+    set), then the system file. The system file wins where both set a key, so the
+    variable cannot weaken a machine's policy."""
+    env = os.environ if env is None else env
+    paths = [Path(env["SAFECODER_POLICY"]).expanduser()] if env.get("SAFECODER_POLICY") else []
+    return [*paths, SYSTEM_POLICY]
+
+
 class _Loader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env_vars = env
@@ -606,6 +712,7 @@ class _Loader:
         self.values: dict[str, Any] = {}
         self.origins: dict[str, str] = {}
         self.problems: list[ConfigProblem] = []
+        self.pinned: dict[str, str] = {}  # key -> the policy file that pins it
 
     def set(self, key: str, value: Any, source: str, *, from_text: bool = False) -> None:
         spec = _SPECS.get(key)
@@ -623,7 +730,7 @@ class _Loader:
 
     def user_file(self, path: Path, must_exist: bool) -> None:
         self.user_path = path
-        layer = _read_user_file(path, must_exist, self.problems)
+        layer = _read_toml(path, must_exist, self.problems, f"user file {path}")
         for key, value in (layer or {}).items():
             self.set(key, value, f"user file {path}")
 
@@ -672,8 +779,40 @@ class _Loader:
                         source,
                     )
                 )
+            elif key in self.pinned:
+                if _coerced(spec, value) != self.values.get(key):
+                    self.problems.append(self._pinned_problem(key, source))
             else:
                 self.set(key, value, source)
+
+    # -- the admin policy ------------------------------------------------------
+    def policy(self, path: Path, must_exist: bool) -> None:
+        """Pin the keys an admin policy file sets: they override every layer."""
+        source = f"admin policy {path}"
+        layer = _read_toml(path, must_exist, self.problems, source, "SAFECODER_POLICY")
+        for key, value in (layer or {}).items():
+            before, origin = self.values.get(key), self.origins.get(key)
+            self.set(key, value, source)
+            if self.origins.get(key) != source:
+                continue  # a bad value: reported by set(), not pinned
+            self.pinned[key] = source
+            if origin is not None and origin != source and before != self.values[key]:
+                self.problems.append(self._pinned_problem(key, origin))
+
+    def _pinned_problem(self, key: str, source: str) -> ConfigProblem:
+        return ConfigProblem(
+            key,
+            f"is pinned by the {self.pinned[key]}; this value was ignored",
+            "ask your administrator to change the policy, or remove the setting.",
+            source,
+        )
+
+
+def _coerced(spec: KeySpec, value: Any) -> Any:
+    try:
+        return _coerce(spec, value)
+    except _Invalid:
+        return value
 
 
 def load_config(
@@ -682,8 +821,12 @@ def load_config(
     env: Mapping[str, str] | None = None,
     init_options: Mapping[str, Any] | None = None,
     workspace_settings: Mapping[str, Any] | None = None,
+    policy: list[Path] | None = None,
 ) -> LoadResult:
-    """Merge defaults < user file < env < initializationOptions < workspace settings.
+    """Merge defaults < user file < env < initializationOptions < workspace settings,
+    then pin the keys the admin policy sets (``policy``: the files; default
+    ``$SAFECODER_POLICY`` and the system file): their values win over every layer and
+    a different value elsewhere is reported as ignored.
 
     ``user_file``: "default" reads ``$SAFECODER_CONFIG`` (from ``env``) or the
     platform's user config file, a path reads that file (a missing one counts as
@@ -700,9 +843,13 @@ def load_config(
             path, must_exist = Path(user_file).expanduser(), False
         loader.user_file(path, must_exist)
     loader.env(env)
+    for path in policy_paths(env) if policy is None else policy:
+        loader.policy(path, must_exist=path != SYSTEM_POLICY)
     loader.client(init_options, SOURCE_INIT, workspace=False)
     loader.client(workspace_settings, SOURCE_WORKSPACE, workspace=True)
-    return LoadResult(Config().with_values(loader.values), loader.problems, loader.origins)
+    return LoadResult(
+        Config().with_values(loader.values), loader.problems, loader.origins, loader.pinned
+    )
 
 
 # -- documentation ----------------------------------------------------------------------

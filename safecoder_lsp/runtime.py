@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 
 from attribution.policy import Policy
 from engine import fim
 from engine.base import Engine, EngineError
+from engine.fallback import FallbackEngine
 from engine.worker import EngineWorker
 from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.service import CompletionService, CompletionSettings
-from safecoder_lsp.config import Config
+from safecoder_lsp.config import Config, config_keys
 
-# Keys whose change needs a new engine (a reload of the model).
+log = logging.getLogger(__name__)
+
+# Keys whose change needs a new engine (a reload of the model or a new client).
 ENGINE_KEYS = (
     "model.path",
-    "engine.kind",
-    "engine.url",
-    "engine.n_gpu_layers",
-    "engine.n_threads",
-    "engine.n_ctx",
-    "engine.n_batch",
+    "model.fim_template",
+    "network.allowed_hosts",
+    *(spec.key for spec in config_keys() if spec.key.startswith("engine.")),
 )
 
 
@@ -56,41 +58,135 @@ def template_override(config: Config) -> fim.FimTemplate | None:
     return template
 
 
-def engine_factory(config: Config) -> Callable[[], Engine]:
-    e = config.engine
-    if e.kind != "llamacpp":
-        kind = e.kind
+def engine_factory(
+    config: Config, notify: Callable[[str], None] | None = None
+) -> Callable[[], Engine]:
+    """What the engine worker calls (on its thread) to create the engine in force.
 
-        def unavailable() -> Engine:
-            raise EngineError(
-                f"engine.kind = {kind!r} is not available in this version.",
-                "Use engine.kind = llamacpp (the embedded engine).",
-            )
-
-        return unavailable
-
-    def make() -> Engine:
-        from engine.llamacpp import LlamaCppEngine
-        from engine.modelstore import resolve_model_path
-
-        path = resolve_model_path(config.model.path)
-        engine = LlamaCppEngine(
-            path,
-            n_ctx=e.n_ctx,
-            n_threads=e.n_threads,
-            n_gpu_layers=e.n_gpu_layers,
-            n_batch=e.n_batch,
+    ``notify`` receives messages for the user that are not errors of one request
+    (the fallback to the local model took over, or gave back).
+    """
+    if config.engine.kind == "llamacpp":
+        return lambda: local_engine(config)
+    if config.engine.fallback == "local":
+        return lambda: FallbackEngine(
+            remote_engine(config), lambda: local_engine(config), on_switch=notify
         )
-        extra = tuple(config.model.fim_stop)
-        if engine.fim_template is not None and extra:
-            engine.fim_template = fim.with_stop(engine.fim_template, extra)
-        return engine
-
-    return make
+    return lambda: remote_engine(config)
 
 
-def build_service(config: Config) -> CompletionService:
-    worker = EngineWorker(engine_factory(config))
+def local_engine(config: Config) -> Engine:
+    from engine.llamacpp import LlamaCppEngine
+    from engine.modelstore import resolve_model_path
+
+    e = config.engine
+    path = resolve_model_path(config.model.path)
+    engine = LlamaCppEngine(
+        path,
+        n_ctx=e.n_ctx,
+        n_threads=e.n_threads,
+        n_gpu_layers=e.n_gpu_layers,
+        n_batch=e.n_batch,
+    )
+    extra = tuple(config.model.fim_stop)
+    if engine.fim_template is not None and extra:
+        engine.fim_template = fim.with_stop(engine.fim_template, extra)
+    return engine
+
+
+def remote_engine(config: Config) -> Engine:
+    """The client of the endpoint at ``engine.url``; raises EngineError for settings
+    that cannot work (no URL, a host the egress guard refuses, unreadable TLS files
+    or token file). An endpoint that is down is not an error here: requests report it
+    and succeed again once it is back."""
+    from engine.remote import egress, tokens
+    from engine.remote.auth import token_source
+    from engine.remote.breaker import CircuitBreaker
+    from engine.remote.engine import RemoteEngine
+    from engine.remote.http import Endpoint, tls_context
+
+    e = config.engine
+    url = e.url.strip()
+    if not url:
+        raise EngineError(
+            f"engine.kind = {e.kind} needs engine.url, the address of the endpoint.",
+            "Set engine.url (for example http://10.0.0.5:8088) in the user config file "
+            "or SAFECODER_ENGINE_URL, or use engine.kind = llamacpp for the local model.",
+        )
+    try:
+        allowed = egress.Allowed.parse(config.network.allowed_hosts)
+    except ValueError as exc:
+        raise EngineError(str(exc), "Correct network.allowed_hosts.") from None
+    endpoint = Endpoint(
+        url,
+        token=token_source(e.api_token_file),
+        connect_timeout=e.connect_timeout_ms / 1000,
+        read_timeout=e.read_timeout_ms / 1000,
+        verify_tls=e.tls_verify,
+        ca_bundle=os.path.expanduser(e.ca_bundle),
+        client_cert=os.path.expanduser(e.client_cert),
+        client_key=os.path.expanduser(e.client_key),
+        allowed=allowed,
+    )
+    if url.startswith("https:"):
+        tls_context(endpoint)  # unreadable CA bundle / client certificate: say so now
+    _check_egress(endpoint)
+    template = template_override(config) or fim.detect_by_name(e.model)
+    count, tokenizer_name = tokens.counter(e.tokenizer)
+    engine = RemoteEngine(
+        _api(e.kind, template),
+        endpoint,
+        model=e.model,
+        fim_template=template,
+        count_tokens=count,
+        tokenizer_name=tokenizer_name,
+        streaming=e.streaming,
+        retries=e.retries,
+        breaker=CircuitBreaker(e.breaker_failures, e.breaker_cooldown_s),
+    )
+    if engine.fim_template is None:
+        engine.discover()  # the served model's name picks the template
+    return engine
+
+
+def _api(kind: str, template: fim.FimTemplate | None):
+    from engine.remote.infill import LlamaCppInfill
+    from engine.remote.ollama import OllamaGenerate
+    from engine.remote.openai import OpenAICompletions
+    from engine.remote.tgi import TgiGenerate
+
+    if kind == "openai":
+        return OpenAICompletions()
+    if kind == "tgi":
+        return TgiGenerate()
+    if kind == "llamacpp-infill":
+        return LlamaCppInfill()
+    if kind == "ollama":
+        return OllamaGenerate(raw=template is not None)
+    raise EngineError(f"engine.kind = {kind!r} is not a remote engine.")
+
+
+def _check_egress(endpoint) -> None:
+    """Refuse a host outside the network at start (it is checked again, with the
+    addresses it resolves to then, on every connection)."""
+    from urllib.parse import urlsplit
+
+    from engine.remote import egress
+
+    parts = urlsplit(endpoint.url)
+    host = parts.hostname or ""
+    try:
+        resolved = egress.resolve(host, parts.port or 0)
+    except EngineError as exc:
+        log.warning("%s", exc)  # DNS may be down now; every request checks again
+        return
+    egress.check(host, [address for _, address in resolved], endpoint.allowed)
+
+
+def build_service(
+    config: Config, notify: Callable[[str], None] | None = None
+) -> CompletionService:
+    worker = EngineWorker(engine_factory(config, notify))
     return CompletionService(worker, completion_settings(config), template_override(config))
 
 

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from lsprotocol import types as t
@@ -44,6 +45,9 @@ ACCEPT_COMMAND = "safecoder.acceptCompletion"
 STATS_COMMAND = "safecoder.stats"
 SHOW_REFERENCE_LOG_COMMAND = "safecoder.showReferenceLog"
 _WORD_TAIL = re.compile(r"[\w$]+$")
+# Repository context for engines that take it: this many other files, each cut here.
+OTHER_FILES = 3
+OTHER_FILE_CHARS = 2000
 
 _ENCODINGS: dict[str, Encoding] = {
     t.PositionEncodingKind.Utf8.value: "utf-8",
@@ -72,6 +76,9 @@ class SafecoderServer(LanguageServer):
         self._attribution_problem: str | None = None
         self._reference_diagnostics: dict[str, list[t.Diagnostic]] = {}
         self._told: set[str] = set()
+        self._told_engine: set[str] = set()  # errors of requests, told again after a success
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
 
     # -- helpers used by the handlers --------------------------------------------
     @property
@@ -111,8 +118,7 @@ class SafecoderServer(LanguageServer):
                 self.service.worker.close(timeout=0)
                 if self.service.attributor is not None:
                     self.service.attributor.close()
-            self.service = build_service(new)
-            self.service.worker.start()
+            self.start_service(new)
         else:
             self.service.settings = completion_settings(new)
             self.service._template_override = template_override(new)
@@ -121,6 +127,39 @@ class SafecoderServer(LanguageServer):
         if problem:
             self.tell(problem, t.MessageType.Warning)
         self.report_problems(result.problems)
+
+    def start_service(self, config: Config) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.service = build_service(config, self.notify_from_engine)
+        self.service.other_files = self.other_files
+        self.service.worker.start()
+
+    def notify_from_engine(self, message: str) -> None:
+        """A message from the engine's thread (the local fallback took over or gave
+        back): shown every time it happens."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.tell, message, t.MessageType.Warning, False)
+
+    def other_files(self, doc: Document) -> list[tuple[str, str]]:
+        """Other open files in ``doc``'s language, most recently edited first, for
+        engines that take repository context (llama.cpp /infill's input_extra)."""
+        out: list[tuple[str, str]] = []
+        for uri in reversed(self._recent):
+            if uri == doc.uri or uri not in self.documents:
+                continue
+            other = self.documents.get(uri)
+            if other.language_id == doc.language_id:
+                name = uri.rsplit("/", 1)[-1] or uri
+                out.append((name, other.text[:OTHER_FILE_CHARS]))
+                if len(out) == OTHER_FILES:
+                    break
+        return out
+
+    def edited(self, uri: str) -> None:
+        self._recent.pop(uri, None)
+        self._recent[uri] = None
+        while len(self._recent) > 32:
+            self._recent.popitem(last=False)
 
     def attach_attribution(self) -> str | None:
         """(Re)open the attribution index for the configuration in force; the problem
@@ -165,12 +204,18 @@ class SafecoderServer(LanguageServer):
         if not self.config.completion.enabled or self.service is None:
             return None
         try:
-            return await self.service.complete(doc, offset, invoked=invoked)
+            result = await self.service.complete(doc, offset, invoked=invoked)
         except CompletionError as exc:
+            self._told_engine.add(str(exc))
             self.tell(str(exc))
             return None
         except DocumentError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
+        if result.source == "engine" and self._told_engine:
+            # Working again: the same failure later is news to the user.
+            self._told -= self._told_engine
+            self._told_engine.clear()
+        return result
 
 
 def create_server(**kwargs: Any) -> SafecoderServer:
@@ -186,8 +231,7 @@ def _register(server: SafecoderServer) -> None:
         result = ls.load()
         ls._pending_problems = list(result.problems)
         ls.config = result.config
-        ls.service = build_service(result.config)
-        ls.service.worker.start()
+        ls.start_service(result.config)
         ls._attribution_problem = ls.attach_attribution()
 
     @server.feature(t.INITIALIZED)
@@ -211,6 +255,7 @@ def _register(server: SafecoderServer) -> None:
     def did_open(ls: SafecoderServer, params: t.DidOpenTextDocumentParams) -> None:
         d = params.text_document
         ls.documents.open(d.uri, d.text, d.version, d.language_id)
+        ls.edited(d.uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SafecoderServer, params: t.DidChangeTextDocumentParams) -> None:
@@ -229,6 +274,7 @@ def _register(server: SafecoderServer) -> None:
                 else:
                     doc.set_text(change.text)
             doc.version = params.text_document.version
+            ls.edited(uri)
         except DocumentError as exc:
             ls.documents.close(uri)
             ls.tell(f"lost track of {uri}: {exc}. Close and reopen the file to resume completions.")

@@ -9,12 +9,13 @@ endpoint stops generating for a request nobody waits for.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,10 +24,43 @@ from engine.base import EngineError
 from engine.remote import egress
 
 
+class RemoteError(EngineError):
+    """An endpoint failure. ``retryable``: trying again may succeed (nothing was
+    generated, the endpoint was down, restarting or overloaded); ``endpoint_fault``:
+    the endpoint itself is unwell (counts towards the circuit breaker), not the
+    request or the token."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        retryable: bool = False,
+        endpoint_fault: bool = False,
+        status: int = 0,
+    ) -> None:
+        super().__init__(message, hint)
+        self.retryable = retryable
+        self.endpoint_fault = endpoint_fault
+        self.status = status
+
+    def __reduce__(self):  # keep the flags across pickling (process pools, logs)
+        return (
+            _rebuild,
+            (self.message, self.hint, self.retryable, self.endpoint_fault, self.status),
+        )
+
+
+def _rebuild(message: str, hint: str, retryable: bool, fault: bool, status: int) -> RemoteError:
+    return RemoteError(message, hint, retryable=retryable, endpoint_fault=fault, status=status)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     url: str  # scheme://host[:port][/base path]
-    token: str = ""  # sent as "Authorization: Bearer ..."; never logged
+    # sent as "Authorization: Bearer ..."; never logged. A callable is asked on every
+    # request (a token file that is replaced takes effect without a restart).
+    token: str | Callable[[], str] = ""
     connect_timeout: float = 3.0
     read_timeout: float = 30.0
     verify_tls: bool = True
@@ -77,9 +111,79 @@ def tls_context(endpoint: Endpoint) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise EngineError(
             f"cannot set up TLS for {endpoint.url}: {exc}.",
-            "Check the CA bundle and client certificate paths in the engine settings.",
+            "Check engine.ca_bundle, engine.client_cert and engine.client_key.",
         ) from exc
     return context
+
+
+class Stream:
+    """An open streamed response: server-sent events (``data: {...}``) or
+    newline-delimited JSON (Ollama). ``close()`` may be called from any thread: it
+    shuts the socket down, so a read blocked waiting for the next token returns at
+    once and the endpoint sees the client go away."""
+
+    def __init__(
+        self, client: Client, conn: http.client.HTTPConnection, response, framing: str
+    ) -> None:
+        self._client = client
+        self._conn = conn
+        self._response = response
+        self._framing = framing
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def set_read_timeout(self, seconds: float) -> None:
+        sock = self._conn.sock
+        if sock is not None and not self.closed:
+            sock.settimeout(max(0.001, seconds))
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
+
+    def events(self) -> Iterator[Any]:
+        """The JSON events until ``[DONE]`` or the end of the response. After
+        ``close()`` it ends quietly instead of reporting a broken connection."""
+        url = self._client.endpoint.url
+        try:
+            while True:
+                try:
+                    line = self._response.readline()
+                except BaseException as exc:
+                    if self.closed:
+                        return
+                    raise self._client._failure(exc, started=True) from exc
+                if not line:
+                    if self.closed:
+                        return
+                    return
+                text = line.decode("utf-8", "replace").strip()
+                if self._framing == "sse":
+                    if not text.startswith("data:"):
+                        continue  # blank separators, comments, event:/id: fields
+                    payload = text[5:].strip()
+                    if payload == "[DONE]":
+                        return
+                else:
+                    if not text:
+                        continue
+                    payload = text
+                try:
+                    yield json.loads(payload)
+                except ValueError as exc:
+                    raise RemoteError(
+                        f"the endpoint {url} sent a malformed stream event ({payload[:80]!r}).",
+                        "Check that engine.kind matches the server behind engine.url.",
+                    ) from exc
+        finally:
+            self.close()
 
 
 class Client:
@@ -95,115 +199,135 @@ class Client:
         kind = _GuardedHTTPSConnection if self._https else _GuardedHTTPConnection
         return kind(self.endpoint, self._host, self._port)
 
-    def _send(self, path: str, body: dict[str, Any], stream: bool):
+    def _token(self) -> str:
+        token = self.endpoint.token
+        return token() if callable(token) else token
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, accept: str):
         conn = self._connection()
-        headers = {"Content-Type": "application/json"}
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
-        if self.endpoint.token:
-            headers["Authorization"] = f"Bearer {self.endpoint.token}"
+        headers = {"Accept": accept}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
         try:
-            conn.request("POST", self._base + path, json.dumps(body).encode(), headers)
+            token = self._token()
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            conn.request(method, self._base + path, data, headers)
             response = conn.getresponse()
         except BaseException as exc:
             conn.close()
-            raise self._failure(exc) from exc
+            raise self._failure(exc, started=False) from exc
         if response.status >= 400:
             detail = _detail(response)
             conn.close()
             raise self._status_error(response.status, detail)
         return conn, response
 
+    def get_json(self, path: str) -> Any:
+        conn, response = self._send("GET", path, None, "application/json")
+        return self._read_json(conn, response)
+
     def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        conn, response = self._send(path, body, stream=False)
+        conn, response = self._send("POST", path, body, "application/json")
+        return self._read_json(conn, response)
+
+    def _read_json(self, conn: http.client.HTTPConnection, response) -> Any:
         try:
             data = response.read()
         except BaseException as exc:
-            raise self._failure(exc) from exc
+            raise self._failure(exc, started=True) from exc
         finally:
             conn.close()
         try:
             return json.loads(data)
         except ValueError as exc:
-            raise EngineError(
+            raise RemoteError(
                 f"the endpoint {self.endpoint.url} answered with malformed JSON ({data[:80]!r}).",
                 "Check that engine.kind matches the server behind engine.url.",
             ) from exc
+
+    def open_stream(self, path: str, body: dict[str, Any], framing: str = "sse") -> Stream:
+        """Send ``body`` and return the open stream (``framing``: "sse" or "ndjson")."""
+        accept = "text/event-stream" if framing == "sse" else "application/x-ndjson"
+        conn, response = self._send("POST", path, body, accept)
+        return Stream(self, conn, response, framing)
 
     def post_stream(
         self, path: str, body: dict[str, Any], cancel: threading.Event | None = None
     ) -> Iterator[Any]:
         """The JSON events of a server-sent-event stream, until ``[DONE]`` or its end."""
-        conn, response = self._send(path, body, stream=True)
+        stream = self.open_stream(path, body)
         try:
-            while True:
+            for event in stream.events():
                 if cancel is not None and cancel.is_set():
                     return  # closing the connection tells the server to stop
-                try:
-                    line = response.readline()
-                except BaseException as exc:
-                    raise self._failure(exc) from exc
-                if not line:
-                    return
-                text = line.decode("utf-8", "replace").strip()
-                if not text.startswith("data:"):
-                    continue  # blank separators, comments, event:/id: fields
-                payload = text[5:].strip()
-                if payload == "[DONE]":
-                    return
-                try:
-                    yield json.loads(payload)
-                except ValueError as exc:
-                    raise EngineError(
-                        f"the endpoint {self.endpoint.url} sent a malformed stream event "
-                        f"({payload[:80]!r}).",
-                        "Check that engine.kind matches the server behind engine.url.",
-                    ) from exc
+                yield event
         finally:
-            conn.close()
+            stream.close()
 
-    def _failure(self, exc: BaseException) -> BaseException:
+    def _failure(self, exc: BaseException, *, started: bool) -> BaseException:
+        """``exc`` as a RemoteError; ``started``: the endpoint had begun to answer."""
         url = self.endpoint.url
         if isinstance(exc, EngineError | KeyboardInterrupt | SystemExit | GeneratorExit):
             return exc
         if isinstance(exc, socket.timeout | TimeoutError):
-            return EngineError(
+            return RemoteError(
                 f"the endpoint {url} did not answer in time ({exc}).",
-                "It may be overloaded; engine read/connect timeouts can be raised.",
+                "It may be overloaded; engine.read_timeout_ms can be raised.",
+                endpoint_fault=True,
             )
         if isinstance(exc, ConnectionRefusedError):
-            return EngineError(
+            return RemoteError(
                 f"the endpoint {url} is not running (connection refused).",
-                "Start it, or check engine.url.",
+                "Start it, or check engine.url; completions resume when it is back.",
+                retryable=True,
+                endpoint_fault=True,
             )
         if isinstance(exc, ssl.SSLError):
-            return EngineError(
+            return RemoteError(
                 f"TLS with {url} failed: {exc}.",
-                "Check the endpoint's certificate and the CA bundle setting.",
+                "Check the endpoint's certificate and engine.ca_bundle "
+                "(or engine.client_cert for mutual TLS).",
             )
         if isinstance(exc, http.client.HTTPException | ConnectionError):
-            return EngineError(
+            return RemoteError(
                 f"the connection to {url} broke off ({type(exc).__name__}: {exc}).",
                 "The endpoint may have restarted; the next request tries again.",
+                retryable=not started,
+                endpoint_fault=True,
             )
         if isinstance(exc, OSError):
-            return EngineError(f"cannot reach the endpoint {url}: {exc}.", "Check engine.url.")
+            return RemoteError(
+                f"cannot reach the endpoint {url}: {exc}.",
+                "Check engine.url.",
+                retryable=True,
+                endpoint_fault=True,
+            )
         return exc
 
-    def _status_error(self, status: int, detail: str) -> EngineError:
+    def _status_error(self, status: int, detail: str) -> RemoteError:
         url = self.endpoint.url
         if status in (401, 403):
-            return EngineError(
+            return RemoteError(
                 f"the endpoint {url} refused the token (HTTP {status}: {detail}).",
-                "Put a valid token in the file engine.api_token_file names.",
+                "Put a valid token in the file engine.api_token_file names "
+                "(or the SAFECODER_API_TOKEN environment variable).",
+                status=status,
             )
         if status == 429:
-            return EngineError(
+            return RemoteError(
                 f"the endpoint {url} is rate limiting this user (HTTP 429: {detail}).",
                 "Wait a moment; suggestions resume by themselves.",
+                status=status,
             )
-        return EngineError(
+        return RemoteError(
             f"the endpoint {url} answered HTTP {status}: {detail}.",
             "See the endpoint's log." if status >= 500 else "Check engine.kind and engine.url.",
+            retryable=status in (502, 503, 504),
+            endpoint_fault=status >= 500,
+            status=status,
         )
 
 

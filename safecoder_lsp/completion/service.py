@@ -15,9 +15,10 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.base import EngineError, GenerationRequest, GenerationStats, StopReason
+from engine.base import EngineError, FimParts, GenerationRequest, GenerationStats, StopReason
 from engine.fim import FimTemplate
 from engine.worker import EngineWorker, WorkerState
 from safecoder_lsp.completion.attribution import Attributor
@@ -117,6 +118,9 @@ class CompletionService:
             "blocked": 0,
         }
         self.attributor: Attributor | None = None
+        # Other files as (name, text) for engines that take them (llama.cpp /infill's
+        # input_extra); set by the server, which knows the open documents.
+        self.other_files: Callable[[Document], list[tuple[str, str]]] | None = None
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -137,6 +141,9 @@ class CompletionService:
         engine = self.worker.engine
         template = getattr(engine, "fim_template", None)
         if template is None:
+            problem = getattr(engine, "template_problem", None)
+            if problem is not None:  # a remote endpoint could not say which model it serves
+                raise CompletionError(problem.message, problem.hint)
             raise CompletionError(
                 "the model's fill-in-the-middle format could not be detected.",
                 "Set model.fim_template (qwen2.5-coder, starcoder, codellama, deepseek-coder, "
@@ -233,6 +240,7 @@ class CompletionService:
         # 5. Engine.
         request = GenerationRequest(
             prompt=prompt,
+            fim=FimParts(ctx.before, ctx.suffix, ctx.line_head, self._extra(doc)),
             max_tokens=max_tokens,
             stop=stops,
             temperature=s.temperature,
@@ -276,6 +284,11 @@ class CompletionService:
         out.stats = result.stats
         out.raw = result.text
         return done(out)
+
+    def _extra(self, doc: Document) -> tuple[tuple[str, str], ...]:
+        if self.other_files is None or not getattr(self.worker.engine, "wants_other_files", False):
+            return ()
+        return tuple(self.other_files(doc))
 
     def _attribute(self, prefix: str, text: str) -> tuple | None:
         """The references of ``text`` (empty without an index); None when blocked."""

@@ -130,7 +130,7 @@ def test_without_the_ca_the_certificate_is_refused(tls):
     with pytest.raises(EngineError, match=r"TLS with .* failed") as info:
         Client(Endpoint(tls)).post_json("/json", {})
     assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
-    assert "CA bundle" in info.value.hint
+    assert "engine.ca_bundle" in info.value.hint
 
 
 def test_mutual_tls(pki, mtls):
@@ -147,4 +147,4 @@ def test_a_missing_ca_bundle_is_a_clear_error(tmp_path):
         Client(Endpoint("https://127.0.0.1:1", ca_bundle=str(tmp_path / "nope.pem"))).post_json(
             "/json", {}
         )
-    assert "CA bundle" in info.value.hint
+    assert "engine.ca_bundle" in info.value.hint

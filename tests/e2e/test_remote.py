@@ -1,0 +1,212 @@
+"""Shared-endpoint mode end to end: the real server over stdio, completing through a
+real third-party endpoint on 127.0.0.1 (llama-cpp-python's own OpenAI-compatible
+server on the default model), the endpoint going down and coming back, the local
+fallback, the admin policy, and the privacy guarantees (where connections go, what
+the log holds)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from endpoints import free_port, llama_cpp_python_server
+from lsp_session import (
+    ADD_PREFIX,
+    ADD_SUFFIX,
+    caps,
+    end_of,
+    inline,
+    open_doc,
+    session,
+    stats,
+    wait_for_message,
+)
+from lsprotocol import types as t
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def endpoint(model_path):
+    with llama_cpp_python_server(model_path) as url:
+        yield url
+
+
+def remote_env(clean_env: dict[str, str], url: str, **extra: str) -> dict[str, str]:
+    env = dict(clean_env)
+    env.update(
+        SAFECODER_ENGINE_KIND="openai",
+        SAFECODER_ENGINE_URL=url,
+        SAFECODER_ENGINE_RETRIES="0",
+        SAFECODER_COMPLETION_TIME_BUDGET_MS="20000",
+    )
+    env.update(extra)
+    return env
+
+
+async def complete_add(client, uri: str = "file:///w/add.py") -> list:
+    open_doc(client, uri, ADD_PREFIX + ADD_SUFFIX)
+    line, ch = end_of(ADD_PREFIX)
+    return await inline(client, uri, line, ch)
+
+
+def looks_like_add(text: str) -> bool:
+    return "a" in text and "b" in text and "+" in text
+
+
+async def test_completion_through_a_third_party_openai_endpoint(clean_env, endpoint):
+    async with session(remote_env(clean_env, endpoint), caps("vscode")) as client:
+        items = await complete_add(client)
+        assert items, "the endpoint should have answered"
+        assert looks_like_add(items[0].insert_text), items[0].insert_text
+        st = await stats(client)
+        assert st["engine"] == 1
+        assert st["completed_jobs"] == 1
+
+
+async def test_down_endpoint_is_reported_and_completions_resume_when_it_is_back(
+    clean_env, model_path
+):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = remote_env(clean_env, url, SAFECODER_ENGINE_BREAKER_COOLDOWN_S="0.1")
+    async with session(env, caps("vscode")) as client:
+        assert await complete_add(client) == []
+        message = await wait_for_message(client, "not running")
+        assert url in message
+        # The server is still up and answers other requests.
+        assert (await stats(client))["requests"] == 1
+        with llama_cpp_python_server(model_path, port):
+            # The next keystrokes find it again (the first may only learn, in the
+            # background, which model it serves).
+            for attempt in range(20):
+                await asyncio.sleep(0.5)
+                items = await complete_add(client, f"file:///w/again{attempt}.py")
+                if items:
+                    break
+            assert items and looks_like_add(items[0].insert_text)
+
+
+async def test_local_fallback_answers_while_the_endpoint_is_down(clean_env):
+    url = f"http://127.0.0.1:{free_port()}"
+    env = remote_env(clean_env, url, SAFECODER_ENGINE_FALLBACK="local")
+    async with session(env, caps("vscode")) as client:
+        items = await complete_add(client)
+        assert items and looks_like_add(items[0].insert_text)
+        await wait_for_message(client, "the local model answers")
+
+
+async def test_a_public_endpoint_is_refused_with_the_setting_that_allows_it(clean_env, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    env = remote_env(clean_env, "http://93.184.216.34:8080")
+    async with audited_session(env, audit) as client:
+        assert await complete_add(client) == []
+        message = await wait_for_message(client, "refused to send code")
+        assert "93.184.216.34" in message
+        assert "network.allowed_hosts" in message
+    assert not [c for c in connects(audit) if c[0] == "93.184.216.34"]
+
+
+async def test_workspace_setting_cannot_move_the_endpoint(clean_env, endpoint):
+    configuration = {"engine": {"url": "http://10.9.9.9:1", "kind": "tgi"}}
+    async with session(
+        remote_env(clean_env, endpoint), caps("vscode"), configuration=configuration
+    ) as client:
+        await wait_for_message(client, "not in workspace settings")
+        items = await complete_add(client)
+        assert items and looks_like_add(items[0].insert_text)
+
+
+# -- privacy ------------------------------------------------------------------------
+def audited_session(env: dict[str, str], audit: Path, **kwargs):
+    """A session whose server process records its network calls into ``audit``."""
+    import lsp_session
+
+    script = Path(__file__).with_name("audited_server.py")
+    command = [lsp_session.SERVER[0], str(script), str(audit), "serve", "--stdio"]
+    return _session_with(command, env, **kwargs)
+
+
+def _session_with(command: list[str], env: dict[str, str], **kwargs):
+    import contextlib
+
+    from pytest_lsp.client import make_test_lsp_client
+
+    @contextlib.asynccontextmanager
+    async def run():
+        client = make_test_lsp_client()
+        root = str(Path(__file__).resolve().parents[2])
+        await client.start_io(*command, env={**env, "PYTHONPATH": root})
+        try:
+            await client.initialize_session(
+                t.InitializeParams(
+                    capabilities=caps("vscode"), initialization_options=kwargs.get("init")
+                )
+            )
+            yield client
+        finally:
+            try:
+                await client.shutdown_session()
+            finally:
+                await client.stop()
+
+    return run()
+
+
+def connects(audit: Path) -> list[tuple[str, str]]:
+    out = []
+    for line in audit.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["event"] == "socket.connect" and len(entry["args"]) >= 2:
+            out.append((entry["args"][0], entry["args"][1]))
+    return out
+
+
+async def test_a_full_session_talks_only_to_the_endpoint_and_logs_no_code(
+    clean_env, endpoint, tmp_path
+):
+    """Open, edit, complete, accept, under an audit hook; the policy pins the endpoint
+    and an attempt to move it (initializationOptions) is refused."""
+    port = endpoint.rsplit(":", 1)[1]
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[engine]\nkind = "openai"\nurl = "{endpoint}"\n')
+    log_file = tmp_path / "server.log"
+    audit = tmp_path / "audit.jsonl"
+    env = remote_env(
+        clean_env,
+        endpoint,
+        SAFECODER_POLICY=str(policy),
+        SAFECODER_LOG_FILE=str(log_file),
+        SAFECODER_LOG_LEVEL="debug",
+    )
+    secret = "zebra_quux_internal_ledger"
+    uri = "file:///w/ledger.py"
+    text = f"# {secret}\ndef add(a, b):\n    return "
+    init = {"engine": {"url": "http://203.0.113.7:8080"}}
+    async with audited_session(env, audit, init=init) as client:
+        await wait_for_message(client, "pinned by the admin policy")
+        open_doc(client, uri, text + "\n")
+        client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[t.TextDocumentContentChangeWholeDocument(text=text + "\n\n")],
+            )
+        )
+        line, ch = end_of(text)
+        items = await inline(client, uri, line, ch)
+        assert items and looks_like_add(items[0].insert_text)
+        suggestion = items[0].insert_text
+        command = items[0].command
+        assert command is not None
+        await client.workspace_execute_command_async(
+            t.ExecuteCommandParams(command=command.command, arguments=command.arguments)
+        )
+        assert (await stats(client))["accepted"] == 1
+    targets = set(connects(audit))
+    assert targets == {("127.0.0.1", port)}, targets
+    logged = log_file.read_text()
+    assert "completion" in logged  # the log was written
+    assert secret not in logged
+    assert suggestion.strip() not in logged
