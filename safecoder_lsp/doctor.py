@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from engine.base import EngineError, GenerationRequest, generate_text
+from engine.base import EngineError, FimParts, GenerationRequest, generate_text
 
 
 class Report:
@@ -44,17 +44,14 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
     for key, value in cfg.as_flat_dict().items():
         out.write(f"    {key} = {value!r}\n")
 
-    path = _check_model(r, cfg.model.path)
+    for key, source in result.pinned.items():
+        r.line("ok", "admin policy", f"{key} pinned by {source.removeprefix('admin policy ')}")
+    remote = cfg.engine.kind != "llamacpp"
+    needs_model = not remote or cfg.engine.fallback == "local"
+    path = _check_model(r, cfg.model.path, required=needs_model)
     _check_llama(r)
-    if load_engine and path is not None and cfg.engine.kind == "llamacpp":
-        _check_engine(r, cfg, path)
-    elif cfg.engine.kind != "llamacpp":
-        r.line(
-            "warn",
-            "engine",
-            f"engine.kind = {cfg.engine.kind} is not available in this version",
-            "set engine.kind = llamacpp",
-        )
+    if load_engine and (path is not None or not needs_model):
+        _check_engine(r, cfg)
     index = cfg.attribution.index
     if not index:
         r.line("warn", "attribution index", "not configured (attribution.index is empty)")
@@ -70,13 +67,16 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
     return 1 if r.failed else 0
 
 
-def _check_model(r: Report, configured: str) -> Path | None:
+def _check_model(r: Report, configured: str, required: bool = True) -> Path | None:
     from engine.modelstore import resolve_model_path, verify
 
     try:
         path = resolve_model_path(configured)
     except EngineError as exc:
-        r.line("FAIL", "model", exc.message, exc.hint)
+        if required:
+            r.line("FAIL", "model", exc.message, exc.hint)
+        else:
+            r.line("ok", "model", "no local model (not needed: a remote engine answers)")
         return None
     result = verify(path)
     if result.ok:
@@ -98,39 +98,43 @@ def _check_llama(r: Report) -> None:
     )
 
 
-def _check_engine(r: Report, cfg, path: Path) -> None:
-    from engine.llamacpp import LlamaCppEngine
-    from safecoder_lsp.runtime import template_override
+def _check_engine(r: Report, cfg) -> None:
+    from safecoder_lsp.runtime import engine_factory, template_override
 
     started = time.monotonic()
     try:
-        engine = LlamaCppEngine(
-            path,
-            n_ctx=cfg.engine.n_ctx,
-            n_threads=cfg.engine.n_threads,
-            n_gpu_layers=cfg.engine.n_gpu_layers,
-            n_batch=cfg.engine.n_batch,
-        )
+        engine = engine_factory(cfg)()
     except EngineError as exc:
         r.line("FAIL", "engine", exc.message, exc.hint)
         return
     try:
         load_s = time.monotonic() - started
         info = engine.info()
-        r.line(
-            "ok",
-            "engine",
-            f"{info.model}, n_ctx {info.n_ctx}, threads "
-            f"{info.details['n_threads']}, loaded in {load_s:.2f} s",
-        )
+        details = ", ".join(f"{k} {v}" for k, v in info.details.items() if k != "load_s")
+        r.line("ok", "engine", f"{info.kind}: {info.model} ({details}), ready in {load_s:.2f} s")
         template = template_override(cfg) or engine.fim_template
         if template is None:
+            problem = getattr(engine, "template_problem", None)
+            if problem is not None:
+                r.line("FAIL", "endpoint", problem.message, problem.hint)
+                return
             r.line("FAIL", "FIM template", "not detected", "set model.fim_template")
             return
         r.line("ok", "FIM template", template.name)
         prompt = template.build("def add(a, b):\n", "\n", "    return ")
+        request = GenerationRequest(
+            prompt,
+            max_tokens=8,
+            stop=("\n",),
+            heal=True,
+            fim=FimParts("def add(a, b):\n", "\n", "    return "),
+        )
         t0 = time.monotonic()
-        text = generate_text(engine, GenerationRequest(prompt, max_tokens=8, stop=("\n",)))
+        try:
+            text = generate_text(engine, request)
+        except EngineError as exc:
+            r.line("FAIL", "generation", exc.message, exc.hint)
+            return
         ms = (time.monotonic() - t0) * 1000
         status = "ok" if "a + b" in text else "warn"
         r.line(

@@ -210,3 +210,48 @@ async def test_a_full_session_talks_only_to_the_endpoint_and_logs_no_code(
     assert "completion" in logged  # the log was written
     assert secret not in logged
     assert suggestion.strip() not in logged
+
+
+# -- doctor and the complete command --------------------------------------------------
+def run_cli(args: list[str], env: dict[str, str]):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "safecoder_lsp", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_doctor_checks_the_endpoint_and_shows_the_policy(clean_env, endpoint, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[attribution]\naction = "block"\n')
+    proc = run_cli(["doctor"], remote_env(clean_env, endpoint, SAFECODER_POLICY=str(policy)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[  ok] engine: openai" in proc.stdout
+    assert "FIM template: qwen2.5-coder" in proc.stdout  # from the served model's name
+    assert "[  ok] generation: 'a + b'" in proc.stdout
+    assert f"attribution.action pinned by {policy}" in proc.stdout
+
+
+def test_doctor_fails_when_the_endpoint_is_down(clean_env):
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = run_cli(["doctor"], remote_env(clean_env, url))
+    assert proc.returncode == 1
+    assert f"the endpoint {url} is not running" in proc.stdout
+
+
+def test_complete_command_uses_the_endpoint(clean_env, endpoint, tmp_path):
+    source = tmp_path / "add.py"
+    source.write_text(ADD_PREFIX + ADD_SUFFIX)
+    line, ch = end_of(ADD_PREFIX)
+    proc = run_cli(
+        ["complete", str(source), "--line", str(line), "--character", str(ch), "--json"],
+        remote_env(clean_env, endpoint),
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert looks_like_add(out["text"]) and out["source"] == "engine"
