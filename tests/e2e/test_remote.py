@@ -34,6 +34,15 @@ def endpoint(model_path):
         yield url
 
 
+@pytest.fixture(scope="module")
+def infill_endpoint(model_path):
+    """The C++ llama-server (built once from the vendored llama.cpp sources)."""
+    from support.llama_server import serve
+
+    with serve(model_path) as url:
+        yield url
+
+
 def remote_env(clean_env: dict[str, str], url: str, **extra: str) -> dict[str, str]:
     env = dict(clean_env)
     env.update(
@@ -64,6 +73,17 @@ async def test_completion_through_a_third_party_openai_endpoint(clean_env, endpo
         st = await stats(client)
         assert st["engine"] == 1
         assert st["completed_jobs"] == 1
+
+
+@pytest.mark.timeout(1800)  # a fresh machine builds llama-server first (about 9 minutes)
+async def test_completion_through_llama_cpp_infill_with_other_files(clean_env, infill_endpoint):
+    env = remote_env(clean_env, infill_endpoint, SAFECODER_ENGINE_KIND="llamacpp-infill")
+    async with session(env, caps("neovim")) as client:
+        open_doc(client, "file:///w/util.py", "def sub(a, b):\n    return a - b\n")
+        items = await complete_add(client)
+        assert items and looks_like_add(items[0].insert_text), items
+        st = await stats(client)
+        assert st["engine"] == 1
 
 
 async def test_down_endpoint_is_reported_and_completions_resume_when_it_is_back(
