@@ -53,6 +53,7 @@ class Event:
     prompt_tokens: int | None = None
     reused_tokens: int | None = None
     error: str = ""
+    endpoint_fault: bool = True  # whether an error counts towards the circuit breaker
 
 
 class Api(Protocol):
@@ -250,7 +251,11 @@ class RemoteEngine:
             return
         stream = self._open(request, model, cancel, deadline)
         if stream is None:
-            stats.stop_reason = StopReason.CANCELLED if cancel.cancelled else StopReason.TIME_BUDGET
+            if cancel.cancelled:
+                stats.stop_reason = StopReason.CANCELLED
+            else:
+                stats.stop_reason = StopReason.TIME_BUDGET
+                self.breaker.failure(self._silent())
             return
         unregister = cancel.on_cancel(stream.close)
         matcher = StopWordMatcher(request.stop)
@@ -265,7 +270,7 @@ class RemoteEngine:
                         f"the endpoint {self.client.endpoint.url} failed while generating: "
                         f"{event.error}",
                         "See the endpoint's log.",
-                        endpoint_fault=True,
+                        endpoint_fault=event.endpoint_fault,
                     )
                 if first and (event.text or event.finished):
                     stats.prompt_eval_s = time.perf_counter() - started
@@ -298,8 +303,16 @@ class RemoteEngine:
             else:
                 if cancel.cancelled:
                     stats.stop_reason = StopReason.CANCELLED
-                elif stats.stop_reason is None:
-                    stats.stop_reason = StopReason.END_OF_TEXT
+                elif not deadline.expired:
+                    # Every supported API ends with a finishing event: this one was cut.
+                    raise RemoteError(
+                        f"the connection to {self.client.endpoint.url} broke off before the "
+                        "answer was complete.",
+                        "The endpoint may have restarted; the next request tries again.",
+                        endpoint_fault=True,
+                    )
+                else:
+                    stats.stop_reason = StopReason.TIME_BUDGET
         except RemoteError as exc:
             if cancel.cancelled:
                 stats.stop_reason = StopReason.CANCELLED
@@ -319,13 +332,7 @@ class RemoteEngine:
         if stats.stop_reason is StopReason.TIME_BUDGET and first:
             # Not a word within the time budget: a hung endpoint must open the breaker
             # (and so reach the user) instead of costing every keystroke the budget.
-            self.breaker.failure(
-                RemoteError(
-                    f"the endpoint {self.client.endpoint.url} sent nothing within the "
-                    "time budget (completion.time_budget_ms)",
-                    endpoint_fault=True,
-                )
-            )
+            self.breaker.failure(self._silent())
         else:
             self.breaker.success()
         rest = matcher.flush()
@@ -344,7 +351,13 @@ class RemoteEngine:
         """One request, one answer (engine.streaming = false)."""
         body = self.api.body(request, model, stream=False)
         path = self.api.whole_path
-        data = self._call(lambda: self.client.post_json(path, body), cancel, deadline)
+        data = self._call(
+            lambda: self.client.post_json(
+                path, body, timeout=self._read_timeout(deadline), cancel=cancel
+            ),
+            cancel,
+            deadline,
+        )
         if data is None:
             stats.stop_reason = StopReason.CANCELLED if cancel.cancelled else StopReason.TIME_BUDGET
             return
@@ -369,6 +382,13 @@ class RemoteEngine:
         if text:
             yield text
 
+    def _silent(self) -> RemoteError:
+        return RemoteError(
+            f"the endpoint {self.client.endpoint.url} sent nothing within the time budget "
+            "(completion.time_budget_ms)",
+            endpoint_fault=True,
+        )
+
     def _note_prompt(self, stats: GenerationStats, event: Event) -> None:
         if event.prompt_tokens is not None:
             stats.prompt_tokens = event.prompt_tokens
@@ -386,7 +406,13 @@ class RemoteEngine:
     ) -> Stream | None:
         body = self.api.body(request, model, stream=True)
         return self._call(
-            lambda: self.client.open_stream(self.api.stream_path, body, self.api.framing),
+            lambda: self.client.open_stream(
+                self.api.stream_path,
+                body,
+                self.api.framing,
+                timeout=self._read_timeout(deadline),
+                cancel=cancel,
+            ),
             cancel,
             deadline,
         )
@@ -396,6 +422,8 @@ class RemoteEngine:
         url = self.client.endpoint.url
         attempt = 0
         while True:
+            if cancel.cancelled:
+                return None
             self.breaker.before_call(url)
             try:
                 return send()

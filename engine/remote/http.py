@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.base import EngineError
+from engine.base import CancelToken, EngineError
 from engine.remote import egress
 
 
@@ -79,20 +79,27 @@ class Endpoint:
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, endpoint: Endpoint, host: str, port: int) -> None:
-        super().__init__(host, port, timeout=endpoint.read_timeout)
+    def __init__(
+        self, endpoint: Endpoint, host: str, port: int, timeout: float | None = None
+    ) -> None:
+        super().__init__(host, port, timeout=endpoint.read_timeout if timeout is None else timeout)
         self._endpoint = endpoint
 
     def connect(self) -> None:
         self.sock = egress.connect(
-            self.host, self.port, self._endpoint.connect_timeout, self._endpoint.allowed
+            self.host,
+            self.port,
+            min(self._endpoint.connect_timeout, self.timeout or self._endpoint.connect_timeout),
+            self._endpoint.allowed,
         )
-        self.sock.settimeout(self._endpoint.read_timeout)
+        self.sock.settimeout(self.timeout)
 
 
 class _GuardedHTTPSConnection(_GuardedHTTPConnection):
-    def __init__(self, endpoint: Endpoint, host: str, port: int) -> None:
-        super().__init__(endpoint, host, port)
+    def __init__(
+        self, endpoint: Endpoint, host: str, port: int, timeout: float | None = None
+    ) -> None:
+        super().__init__(endpoint, host, port, timeout)
         self._context = tls_context(endpoint)
 
     def connect(self) -> None:
@@ -161,8 +168,14 @@ class Stream:
                         return
                     raise self._client._failure(exc, started=True) from exc
                 if not line:
-                    if self.closed:
-                        return
+                    response = self._response
+                    if not self.closed and response.chunked and response.chunk_left is not None:
+                        # http.client reads a cut chunked body as a quiet end
+                        raise RemoteError(
+                            f"the connection to {url} broke off in the middle of the answer.",
+                            "The endpoint may have restarted; the next request tries again.",
+                            endpoint_fault=True,
+                        )
                     return
                 text = line.decode("utf-8", "replace").strip()
                 if self._framing == "sse":
@@ -195,16 +208,28 @@ class Client:
         self._port = parts.port or (443 if self._https else 80)
         self._base = parts.path.rstrip("/")
 
-    def _connection(self) -> _GuardedHTTPConnection:
+    def _connection(self, timeout: float | None = None) -> _GuardedHTTPConnection:
         kind = _GuardedHTTPSConnection if self._https else _GuardedHTTPConnection
-        return kind(self.endpoint, self._host, self._port)
+        return kind(self.endpoint, self._host, self._port, timeout)
 
     def _token(self) -> str:
         token = self.endpoint.token
         return token() if callable(token) else token
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, accept: str):
-        conn = self._connection()
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        accept: str,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ):
+        """Send a request and wait for the answer's headers. ``timeout`` bounds each
+        wait (default: the endpoint's read timeout); ``cancel`` closes the connection
+        while waiting (servers often answer only after evaluating the prompt)."""
+        conn = self._connection(timeout)
+        release = cancel.on_cancel(lambda: _shut(conn)) if cancel is not None else _nothing
         headers = {"Accept": accept}
         data = None
         if body is not None:
@@ -219,6 +244,8 @@ class Client:
         except BaseException as exc:
             conn.close()
             raise self._failure(exc, started=False) from exc
+        finally:
+            release()
         if response.status >= 400:
             detail = _detail(response)
             conn.close()
@@ -229,9 +256,21 @@ class Client:
         conn, response = self._send("GET", path, None, "application/json")
         return self._read_json(conn, response)
 
-    def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        conn, response = self._send("POST", path, body, "application/json")
-        return self._read_json(conn, response)
+    def post_json(
+        self,
+        path: str,
+        body: dict[str, Any],
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Any:
+        conn, response = self._send("POST", path, body, "application/json", timeout, cancel)
+        if cancel is None:
+            return self._read_json(conn, response)
+        release = cancel.on_cancel(lambda: _shut(conn))
+        try:
+            return self._read_json(conn, response)
+        finally:
+            release()
 
     def _read_json(self, conn: http.client.HTTPConnection, response) -> Any:
         try:
@@ -248,10 +287,17 @@ class Client:
                 "Check that engine.kind matches the server behind engine.url.",
             ) from exc
 
-    def open_stream(self, path: str, body: dict[str, Any], framing: str = "sse") -> Stream:
+    def open_stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        framing: str = "sse",
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Stream:
         """Send ``body`` and return the open stream (``framing``: "sse" or "ndjson")."""
         accept = "text/event-stream" if framing == "sse" else "application/x-ndjson"
-        conn, response = self._send("POST", path, body, accept)
+        conn, response = self._send("POST", path, body, accept, timeout, cancel)
         return Stream(self, conn, response, framing)
 
     def post_stream(
@@ -329,6 +375,18 @@ class Client:
             endpoint_fault=status >= 500,
             status=status,
         )
+
+
+def _shut(conn: http.client.HTTPConnection) -> None:
+    """Unblock a read on ``conn`` from another thread (a cancel)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _detail(response: http.client.HTTPResponse) -> str:

@@ -41,7 +41,9 @@ class TgiGenerate:
         if not isinstance(data, dict):
             return Event(error=f"unexpected event {str(data)[:80]!r}")
         if "error" in data:
-            return Event(error=str(data["error"])[:300])
+            # A validation error (e.g. a prompt too long) is the request's fault.
+            fault = data.get("error_type") != "validation"
+            return Event(error=str(data["error"])[:300], endpoint_fault=fault)
         token = data.get("token") or {}
         text = "" if token.get("special") else str(token.get("text") or "")
         done = data.get("generated_text") is not None
@@ -50,7 +52,7 @@ class TgiGenerate:
             text=text,
             finished=done,
             stop_reason=finish_reason(details.get("finish_reason")) if done else None,
-            prompt_tokens=details.get("prefill_tokens") if details else None,
+            prompt_tokens=details.get("input_length") if details else None,
         )
 
     def whole(self, data: Any) -> Event:

@@ -73,6 +73,6 @@ def _gguf(path: str) -> Counter:
         ) from exc
 
     def count(text: str) -> int:
-        return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     return count
