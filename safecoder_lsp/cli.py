@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from safecoder_lsp import cli_attribution
 
     cli_attribution.add_parser(sub)
+    from safecoder_lsp import cli_endpoint
+
+    cli_endpoint.add_parser(sub)
     return parser
 
 
@@ -141,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         from safecoder_lsp import cli_attribution
 
         return cli_attribution.run(args)
+    if command == "endpoint":
+        from safecoder_lsp import cli_endpoint
+
+        return cli_endpoint.run(args)
     parser.error(f"unknown command {command}")
     return 2
 

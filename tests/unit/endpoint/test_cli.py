@@ -1,0 +1,171 @@
+"""``safecoder-lsp endpoint token add|list|revoke`` and ``endpoint serve``: tokens shown
+once and never listed, start refused with a clear message (no tokens, bad TLS
+options, missing model), and a real serve that answers and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from safecoder_lsp.cli import main
+from safecoder_lsp.endpoint import tokens
+
+
+def test_token_add_list_revoke(tmp_path, capsys):
+    path = tmp_path / "sub" / "tokens.json"
+    assert main(["endpoint", "token", "add", "alice", "--tokens", str(path)]) == 0
+    out, err = capsys.readouterr()
+    secret = out.strip()
+    assert secret.startswith("sc-") and len(secret) == 46 and "\n" not in secret
+    assert "shown only this once" in err and "engine.api_token_file" in err
+    assert main(["endpoint", "token", "add", "bob", "--tokens", str(path)]) == 0
+    capsys.readouterr()
+
+    assert main(["endpoint", "token", "list", "--tokens", str(path)]) == 0
+    listing = capsys.readouterr().out
+    assert [line.split()[0] for line in listing.splitlines()] == ["alice", "bob"]
+    assert "created 20" in listing
+    entries = tokens.read_entries(path)
+    assert secret not in listing and all(e.sha256 not in listing for e in entries)
+
+    assert main(["endpoint", "token", "add", "alice", "--tokens", str(path)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["endpoint", "token", "add", "no spaces", "--tokens", str(path)]) == 1
+    assert "not a usable token name" in capsys.readouterr().err
+
+    assert main(["endpoint", "token", "revoke", "alice", "--tokens", str(path)]) == 0
+    capsys.readouterr()
+    assert [e.name for e in tokens.read_entries(path)] == ["bob"]
+    assert main(["endpoint", "token", "revoke", "alice", "--tokens", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no token named 'alice'" in err and "fix:" in err
+    assert main(["endpoint", "token", "list", "--tokens", str(tmp_path / "none.json")]) == 0
+    assert "no tokens" in capsys.readouterr().err
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFECODER_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no user config, no default tokens
+    env.update(extra)
+    return env
+
+
+def _serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(tmp_path, **env),
+    )
+
+
+def test_serve_without_tokens_refuses_to_start(tmp_path):
+    done = _serve(tmp_path, "--port", "1")
+    assert done.returncode == 1
+    assert "error: no API tokens in" in done.stderr
+    assert "endpoint-tokens.json" in done.stderr  # the default file, in the config dir
+    assert "safecoder-lsp endpoint token add NAME" in done.stderr and "--no-auth" in done.stderr
+
+
+def test_serve_refuses_tls_options_that_cannot_work(tmp_path):
+    done = _serve(tmp_path, "--no-auth", "--tls-key", str(tmp_path / "k.pem"))
+    assert done.returncode == 1 and "need --tls-cert" in done.stderr
+    done = _serve(tmp_path, "--no-auth", "--tls-cert", str(tmp_path / "missing.pem"))
+    assert done.returncode == 1
+    assert "--tls-cert" in done.stderr and "does not exist" in done.stderr
+
+
+def test_serve_with_a_missing_model_says_how_to_fix_it(tmp_path):
+    done = _serve(tmp_path, "--no-auth", SAFECODER_MODEL_PATH=str(tmp_path / "nope.gguf"))
+    assert done.returncode == 1
+    assert "nope.gguf does not exist" in done.stderr and "fix:" in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.model
+def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
+    path = tmp_path / "tokens.json"
+    secret = tokens.add(path, "alice")
+    port = _free_port()
+    options = ["--port", str(port), "--tokens", str(path), "--max-tokens", "4"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path, SAFECODER_MODEL_PATH=str(model_path), SAFECODER_ENGINE_N_THREADS="1"),
+    )
+    out: list[str] = []
+    err: list[str] = []
+    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
+        threading.Thread(target=lambda s=stream, x=lines: x.extend(s), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("api_token_file" in line for line in out):
+            assert proc.poll() is None, "".join(err)
+            assert time.monotonic() < deadline, "no banner"
+            time.sleep(0.05)
+        banner = "".join(out)
+        assert f"http://127.0.0.1:{port}/v1/completions" in banner
+        assert 'kind = "openai"' in banner and f'url = "http://127.0.0.1:{port}"' in banner
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request(
+            "POST",
+            "/v1/completions",
+            body=json.dumps({"prompt": "def add(a, b):\n    return ", "suffix": "\n"}),
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        answer = conn.getresponse()
+        assert answer.status == 200
+        assert json.loads(answer.read())["usage"]["completion_tokens"] <= 4
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        time.sleep(0.2)  # the reader thread's last lines
+        log = "".join(err)
+        assert "shutting down" in log
+        assert "loaded in" in log and "token=alice status=200" in log
+        assert "def add" not in log  # no code in the log (log.include_code is off)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_more_slots_without_the_batched_engine_serve_one_at_a_time(monkeypatch, caplog):
+    from safecoder_lsp import cli_endpoint, runtime
+    from safecoder_lsp.config import Config
+    from safecoder_lsp.endpoint.serial import SerialBackend
+
+    monkeypatch.setitem(sys.modules, "engine.batched", None)  # as if it were not there
+    made = []
+
+    def factory(config):
+        made.append(config.engine.kind)
+        from test_serial import ScriptedEngine
+
+        return ScriptedEngine
+
+    monkeypatch.setattr(runtime, "engine_factory", factory)
+    backend = cli_endpoint.make_backend(Config().with_values({"engine.kind": "openai"}), slots=4)
+    try:
+        assert isinstance(backend, SerialBackend) and made == ["llamacpp"]
+        assert "needs engine/batched.py" in caplog.text
+    finally:
+        backend.close()
