@@ -50,7 +50,6 @@ vocabulary).
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import logging
 import queue
@@ -75,7 +74,13 @@ from engine.base import (
     StopWordMatcher,
 )
 from engine.fim import FimTemplate, detect
-from engine.llamacpp import LlamaCppEngine, Utf8Decoder, _SpecialTokenView, default_threads
+from engine.llamacpp import (
+    LlamaCppEngine,
+    Utf8Decoder,
+    _SpecialTokenView,
+    default_threads,
+    token_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -425,13 +430,7 @@ class BatchedEngine:
         return piece
 
     def _token_bytes(self, token: int, *, special: bool) -> bytes:
-        size = 64
-        while True:
-            buf = ctypes.create_string_buffer(size)
-            n = self._lc.llama_token_to_piece(self._vocab, token, buf, size, 0, special)
-            if n >= 0:
-                return buf.raw[:n]
-            size = -n
+        return token_bytes(self._lc, self._vocab, token, special=special)
 
     # -- requests --------------------------------------------------------------
     def submit(

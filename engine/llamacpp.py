@@ -9,6 +9,7 @@ limit, the time budget, the caller's early-stop predicate and cancellation.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Iterator
@@ -40,6 +41,19 @@ def default_threads() -> int:
     except AttributeError:  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
     return max(1, min(n, MAX_AUTO_THREADS))
+
+
+def token_bytes(llama_cpp, vocab, token: int, *, special: bool) -> bytes:
+    """The bytes of one token. llama-cpp-python's own helpers use a 32-byte buffer and
+    return nothing for longer tokens (Qwen has 240: runs of spaces, ``#----`` lines);
+    this asks again with the size llama.cpp says it needs."""
+    size = 64
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, special)
+        if n >= 0:
+            return buf.raw[:n]
+        size = -n
 
 
 class Utf8Decoder:
@@ -116,6 +130,7 @@ class LlamaCppEngine:
         self._piece_arr: np.ndarray | None = None
         self._piece_index: dict[bytes, list[int]] = {}
         self._vocab = self._llm._model.vocab
+        self._token_pieces: dict[int, bytes] = {}
         self._n_ctx = self._llm.n_ctx()
         self._eval_chunk = max(8, eval_chunk)
         self._n_threads = threads
@@ -240,7 +255,7 @@ class LlamaCppEngine:
                     stats.stop_reason = StopReason.END_OF_TEXT
                     break
                 stats.generated_tokens += 1
-                piece = stop.feed(decoder.feed(llm.detokenize([token], special=True)))
+                piece = stop.feed(decoder.feed(self._piece(token)))
                 if piece:
                     text += piece
                     yield piece
@@ -271,18 +286,24 @@ class LlamaCppEngine:
             if tail:
                 yield tail
 
+    def _piece(self, token: int) -> bytes:
+        piece = self._token_pieces.get(token)
+        if piece is None:
+            piece = token_bytes(self._llama_cpp, self._vocab, token, special=True)
+            self._token_pieces[token] = piece
+        return piece
+
     # -- token healing -------------------------------------------------------
     def _vocab_pieces(self) -> list[bytes]:
         if self._pieces is None:
             llama_cpp = self._llama_cpp
             special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-            model = self._llm._model
             pieces = []
             for tid in range(self._llm.n_vocab()):
                 if llama_cpp.llama_vocab_get_attr(self._vocab, tid) & special:
                     pieces.append(b"")
                 else:
-                    pieces.append(model.token_to_piece(tid, special=False).rstrip(b"\x00"))
+                    pieces.append(token_bytes(llama_cpp, self._vocab, tid, special=False))
             self._pieces = pieces
             self._piece_arr = np.array(pieces, dtype="S")
             index: dict[bytes, list[int]] = {}

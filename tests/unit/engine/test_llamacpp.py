@@ -140,3 +140,13 @@ def test_truncated_model_is_rejected_before_llama_cpp_reads_it(tmp_path, model_p
         dst.truncate(50 << 20)
     with pytest.raises(EngineError, match="truncated"):
         LlamaCppEngine(cut)
+
+
+def test_tokens_longer_than_32_bytes_keep_their_text(engine):
+    # Qwen has single tokens for runs of spaces and long "#-----" rules; a 32-byte
+    # buffer (llama-cpp-python's helpers) turned them into nothing.
+    text = "#" + "-" * 76 + "\n" + " " * 48 + "x = 1\n"
+    tokens = engine._llm.tokenize(text.encode(), add_bos=False, special=False)
+    pieces = [engine._piece(t) for t in tokens]
+    assert any(len(p) > 32 for p in pieces)
+    assert b"".join(pieces).decode() == text
