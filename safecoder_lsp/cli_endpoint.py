@@ -113,9 +113,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     serve.add_argument(
         "--slots",
         type=_positive,
-        default=1,
+        default=4,
         metavar="N",
-        help="requests generated at once (1; more needs the batched engine)",
+        help="requests generated at once, each with its own prompt cache (4; 1 = one "
+        "after the other on the plain engine)",
     )
     serve.add_argument("--tls-cert", metavar="FILE", default="", help="serve HTTPS: PEM cert")
     serve.add_argument("--tls-key", metavar="FILE", default="", help="its PEM private key")
@@ -197,7 +198,7 @@ def _token(args: argparse.Namespace) -> int:
 
 # -- serve ----------------------------------------------------------------------------
 def make_backend(config: Config, slots: int) -> Backend:
-    """The batched engine for ``slots`` > 1 when it is available, else SerialBackend.
+    """The batched engine for ``slots`` > 1, else SerialBackend (one at a time).
 
     Raises EngineError (with a hint) when the model cannot be loaded.
     """
@@ -206,22 +207,18 @@ def make_backend(config: Config, slots: int) -> Backend:
 
     backend: Backend | None = None
     if slots > 1:
-        try:
-            from engine.batched import BatchedEngine
-        except ImportError:
-            log.warning("--slots %d needs engine/batched.py; serving one at a time", slots)
-        else:
-            from engine.modelstore import resolve_model_path
+        from engine.batched import BatchedEngine
+        from engine.modelstore import resolve_model_path
 
-            e = config.engine
-            backend = BatchedEngine(
-                resolve_model_path(config.model.path),
-                slots=slots,
-                n_ctx=e.n_ctx,
-                n_threads=e.n_threads,
-                n_batch=e.n_batch,
-                n_gpu_layers=e.n_gpu_layers,
-            )
+        e = config.engine
+        backend = BatchedEngine(
+            resolve_model_path(config.model.path),
+            slots=slots,
+            n_ctx=e.n_ctx,
+            n_threads=e.n_threads,
+            n_batch=e.n_batch,
+            n_gpu_layers=e.n_gpu_layers,
+        )
     if backend is None:
         backend = SerialBackend(engine_factory(config.with_values({"engine.kind": "llamacpp"})))
     override = template_override(config)

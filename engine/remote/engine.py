@@ -190,7 +190,16 @@ class RemoteEngine:
     def discover(self) -> str:
         """Ask the endpoint which model it serves (errors are kept, not raised)."""
         try:
-            self._served_model = self.api.discover(self.client) or self._served_model
+            self.breaker.before_call(self.client.endpoint.url)
+            try:
+                self._served_model = self.api.discover(self.client) or self._served_model
+            except RemoteError as exc:
+                self.breaker.failure(exc)
+                raise
+            except EngineError:
+                self.breaker.abandon()
+                raise
+            self.breaker.success()
             self._discovery_error = None
         except EngineError as exc:
             self._discovery_error = exc

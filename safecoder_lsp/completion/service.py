@@ -152,6 +152,18 @@ class CompletionService:
             )
         return template
 
+    async def _template(self) -> FimTemplate:
+        """The template; a remote engine that could not yet tell which model it
+        serves is asked again first (off the event loop)."""
+        engine = self.worker.engine
+        if (
+            self._template_override is None
+            and getattr(engine, "fim_template", None) is None
+            and hasattr(engine, "discover")
+        ):
+            await asyncio.get_running_loop().run_in_executor(None, engine.discover)
+        return self.template
+
     def _count(self) -> TokenCounter:
         if self._counter is None:
             engine = self.worker.engine
@@ -211,7 +223,7 @@ class CompletionService:
             mode = "single"
 
         await self._ready()
-        template = self.template
+        template = await self._template()
 
         # 3. Context and prompt.
         ctx = build_context(

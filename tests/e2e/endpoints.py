@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,14 +20,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+def wait_until_up(
+    url: str,
+    proc: subprocess.Popen,
+    log: Path,
+    timeout: float = 90,
+    context: ssl.SSLContext | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text()[-3000:]
             raise RuntimeError(f"the endpoint exited ({proc.returncode}):\n{tail}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=2, context=context) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -62,3 +69,42 @@ def llama_cpp_python_server(model: Path, port: int | None = None) -> Iterator[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def team_endpoint(
+    args: list[str], env: dict[str, str], context: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """``safecoder-lsp endpoint serve ARGS`` on a free port; yields its base URL."""
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="team-endpoint-")) / "server.log"
+    command = [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port), *args]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"{'https' if context else 'http'}://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health", proc, log, context=context)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def add_token(name: str, tokens: Path, env: dict[str, str]) -> str:
+    """A new API token (``endpoint token add``), as the command prints it."""
+    command = [sys.executable, "-m", "safecoder_lsp", "endpoint", "token", "add", name]
+    proc = subprocess.run(
+        [*command, "--tokens", str(tokens)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = proc.stdout.strip().splitlines()[-1].strip()
+    assert token.startswith("sc-"), proc.stdout
+    return token

