@@ -168,12 +168,40 @@ def load(port: int, clients: int, per_client: int, problems: list[dict]) -> dict
     }
 
 
+def summary_rows(out: dict) -> list[str]:
+    """Markdown for RESULTS.md."""
+    lines = [
+        f"Shared endpoint ({out['requests_per_client']} requests per client, "
+        f"max_tokens {out['max_tokens']}, {out['threads']} threads, our slots {out['slots']}):",
+        "",
+        "| server | clients | requests/s | p50 ms | p95 ms | warm p50 ms | warm p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in out["results"].items():
+        for r in rows:
+            lines.append(
+                f"| {name} | {r['clients']} | {r['requests_per_s']:.2f} | {r['p50_ms']:.0f} | "
+                f"{r['p95_ms']:.0f} | {r['warm_p50_ms'] or 0:.0f} | {r['warm_p95_ms'] or 0:.0f} |"
+            )
+    ratios = ", ".join(f"{k} clients {v:.2f}x" for k, v in out["throughput_ratio"].items())
+    lines += [
+        "",
+        f"- throughput, ours / llama-cpp-python server: {ratios} (target >= 0.9x)",
+        f"- our p95 with 4 clients / our single-client p50: {out['p95_4_over_p50_1']} "
+        f"(warm requests only: {out['warm_p95_4_over_p50_1']}; target <= 3)",
+    ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.endpoint")
     parser.add_argument("--requests", type=int, default=8, help="requests per client")
     parser.add_argument("--levels", default="1,4,16", help="concurrent clients to run")
-    parser.add_argument("--slots", type=int, default=4, help="our endpoint's slots")
+    parser.add_argument("--slots", type=int, default=16, help="our endpoint's slots")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
+    )
     args = parser.parse_args(argv)
     from engine.modelstore import default_model_path
 
@@ -196,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     env_threads = {"SAFECODER_ENGINE_N_THREADS": threads}
     os.environ.update(env_threads)
     results: dict[str, list[dict]] = {}
+    if args.ours_only:
+        del servers["llama-cpp-python server"]
     for name, command in servers.items():
         port = free_port()
         with server(command(port), port, "/v1/models"):
@@ -204,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = load(port, clients, args.requests, problems)
                 print(f"{name}: {row}", file=sys.stderr)
                 results[name].append(row)
-    ours, theirs = results["safecoder endpoint"], results["llama-cpp-python server"]
+    ours = results["safecoder endpoint"]
+    theirs = results.get("llama-cpp-python server", ours)
     ratios = {
         str(a["clients"]): round(a["requests_per_s"] / b["requests_per_s"], 2)
         for a, b in zip(ours, theirs, strict=True)

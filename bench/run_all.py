@@ -97,6 +97,11 @@ def summary(quick: bool) -> str:
         from bench.attribution import summary_rows
 
         lines += ["", *summary_rows(json.loads(attribution.read_text()))]
+    endpoint = OUT / "endpoint.json"
+    if endpoint.exists():
+        from bench.endpoint import summary_rows as endpoint_rows
+
+        lines += ["", *endpoint_rows(json.loads(endpoint.read_text()))]
     if quick:
         lines.append("- (quick run: a subset)")
     return "\n".join(lines) + "\n"
@@ -112,6 +117,7 @@ def main() -> int:
     run("bench.latency", *(["--chars", str(chars)] if chars else []))
     run("bench.humaneval_infill", *(["--limit", "100"] if args.quick else []))
     run("bench.attribution", *(["--quick"] if args.quick else []))
+    run("bench.endpoint", *(["--requests", "6", "--levels", "1,4"] if args.quick else []))
     text = summary(args.quick)
     (OUT / "summary.md").write_text(text)
     print(text)

@@ -75,10 +75,10 @@ from engine.base import (
 )
 from engine.fim import FimTemplate, detect
 from engine.llamacpp import (
-    LlamaCppEngine,
     Utf8Decoder,
     _SpecialTokenView,
     default_threads,
+    load_llama,
     token_bytes,
 )
 
@@ -273,15 +273,6 @@ class BatchedEngine:
             raise EngineError(f"slots must be at least 1 (got {slots}).")
         path = Path(model_path).expanduser()
         self.model_path = path
-        LlamaCppEngine._check_file(path)
-        try:
-            import llama_cpp
-        except ImportError as exc:  # pragma: no cover - dependency is required
-            raise EngineError(
-                f"llama-cpp-python is not installed ({exc}).",
-                "Install it with `pip install llama-cpp-python` (see README: GPU builds).",
-            ) from exc
-        self._lc = llama_cpp
         threads = n_threads or default_threads()
         self._n_threads = threads
         self._n_gpu_layers = n_gpu_layers
@@ -289,26 +280,18 @@ class BatchedEngine:
         # Offloaded to a GPU, big prompt chunks are cheap and much more efficient.
         self._prefill_chunk = self._n_batch if n_gpu_layers else min(PREFILL_CHUNK, self._n_batch)
         started = time.monotonic()
-        try:
-            # The Llama object loads the model and tokenizes; its own context is
-            # left small and unused: the loop decodes in a context made below.
-            self._llm = llama_cpp.Llama(
-                str(path),
-                n_ctx=256,
-                n_batch=32,
-                n_ubatch=32,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=n_gpu_layers,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise EngineError(
-                f"llama.cpp could not load the model {path}: {exc}.",
-                "The file is probably corrupt or not a model llama.cpp supports: run "
-                "`safecoder-lsp model verify` and `safecoder-lsp model pull`, or set model.path "
-                "to another GGUF file.",
-            ) from exc
+        # The Llama object loads the model and tokenizes; its own context is left
+        # small and unused: the loop decodes in a context made below.
+        self._lc, self._llm = load_llama(
+            path,
+            n_ctx=256,
+            n_batch=32,
+            n_ubatch=32,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=n_gpu_layers,
+        )
+        llama_cpp = self._lc
         # One KV sequence (a separate KV stream, kv_unified off) of n_ctx per slot.
         params = llama_cpp.llama_context_params.from_buffer_copy(self._llm.context_params)
         params.n_ctx = n_ctx * slots

@@ -80,6 +80,29 @@ class Utf8Decoder:
         return out.decode("utf-8", "replace")
 
 
+def load_llama(path: Path, **params):
+    """``(llama_cpp module, llama_cpp.Llama)`` for the GGUF file at ``path``; every
+    failure (missing or corrupt file, llama-cpp-python missing) is an EngineError
+    saying what to do."""
+    LlamaCppEngine._check_file(path)
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - dependency is required
+        raise EngineError(
+            f"llama-cpp-python is not installed ({exc}).",
+            "Install it with `pip install llama-cpp-python` (see README: GPU builds).",
+        ) from exc
+    try:
+        return llama_cpp, llama_cpp.Llama(str(path), verbose=False, **params)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise EngineError(
+            f"llama.cpp could not load the model {path}: {exc}.",
+            "The file is probably corrupt or not a model llama.cpp supports: run "
+            "`safecoder-lsp model verify` and `safecoder-lsp model pull`, or set model.path "
+            "to another GGUF file.",
+        ) from exc
+
+
 class LlamaCppEngine:
     """An engine backed by one ``llama_cpp.Llama``. Not thread-safe: one owner thread."""
 
@@ -97,34 +120,16 @@ class LlamaCppEngine:
     ) -> None:
         path = Path(model_path).expanduser()
         self.model_path = path
-        self._check_file(path)
-        try:
-            import llama_cpp
-        except ImportError as exc:  # pragma: no cover - dependency is required
-            raise EngineError(
-                f"llama-cpp-python is not installed ({exc}).",
-                "Install it with `pip install llama-cpp-python` (see README: GPU builds).",
-            ) from exc
-        self._llama_cpp = llama_cpp
         threads = n_threads or default_threads()
         started = time.monotonic()
-        try:
-            self._llm = llama_cpp.Llama(
-                str(path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=n_gpu_layers,
-                n_batch=n_batch,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise EngineError(
-                f"llama.cpp could not load the model {path}: {exc}.",
-                "The file is probably corrupt or not a model llama.cpp supports: run "
-                "`safecoder-lsp model verify` and `safecoder-lsp model pull`, or set model.path "
-                "to another GGUF file.",
-            ) from exc
+        self._llama_cpp, self._llm = load_llama(
+            path,
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=n_gpu_layers,
+            n_batch=n_batch,
+        )
         self.load_s = time.monotonic() - started
         self._pieces: list[bytes] | None = None  # token id -> text bytes ("" for control)
         self._piece_arr: np.ndarray | None = None

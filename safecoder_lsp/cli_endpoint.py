@@ -113,10 +113,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     serve.add_argument(
         "--slots",
         type=_positive,
-        default=4,
+        default=16,
         metavar="N",
-        help="requests generated at once, each with its own prompt cache (4; 1 = one "
-        "after the other on the plain engine)",
+        help="requests generated at once, each slot keeping its own prompt cache: about "
+        "the developers typing at the same time (16; 1 = one after the other on the "
+        "plain engine)",
     )
     serve.add_argument("--tls-cert", metavar="FILE", default="", help="serve HTTPS: PEM cert")
     serve.add_argument("--tls-key", metavar="FILE", default="", help="its PEM private key")
