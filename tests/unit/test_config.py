@@ -908,3 +908,74 @@ def test_readme_configuration_reference_is_current():
         "README.md's configuration reference is stale: run "
         "`python -m safecoder_lsp.config --update-readme README.md`"
     )
+
+
+# -- the admin policy -------------------------------------------------------------------
+def test_policy_pins_keys_over_every_layer(tmp_path):
+    policy = toml_file(
+        tmp_path,
+        '[engine]\nkind = "openai"\nurl = "http://10.0.0.5:8088"\n'
+        '[attribution]\naction = "block"\n[network]\nallowed_hosts = []\n',
+        "policy.toml",
+    )
+    user = toml_file(tmp_path, '[engine]\nurl = "http://user.example"\n')
+    result = load(
+        user_file=user,
+        env={"SAFECODER_ATTRIBUTION_ACTION": "annotate"},
+        init_options={"engine": {"url": "http://init.example"}, "completion.max_tokens": 32},
+        workspace_settings={"network": {"allowed_hosts": ["0.0.0.0/0"]}},
+        policy=[policy],
+    )
+    c = result.config
+    assert (c.engine.kind, c.engine.url, c.attribution.action) == (
+        "openai",
+        "http://10.0.0.5:8088",
+        "block",
+    )
+    assert c.network.allowed_hosts == ()
+    assert c.completion.max_tokens == 32  # not pinned: the editor's value stands
+    assert result.pinned["engine.url"] == f"admin policy {policy}"
+    pinned = {(p.key, p.source) for p in result.problems if "pinned by the admin" in p.message}
+    assert pinned == {
+        ("engine.url", f"user file {user}"),
+        ("attribution.action", "env SAFECODER_ATTRIBUTION_ACTION"),
+        ("engine.url", "initializationOptions"),
+    }
+    # the workspace value is refused before the policy is even asked
+    assert any(
+        p.key == "network.allowed_hosts" and "not in workspace settings" in p.message
+        for p in result.problems
+    )
+
+
+def test_the_same_value_as_the_policy_is_not_a_problem(tmp_path):
+    policy = toml_file(tmp_path, '[attribution]\naction = "block"\n', "policy.toml")
+    result = load(env={"SAFECODER_ATTRIBUTION_ACTION": "block"}, policy=[policy])
+    assert result.problems == []
+    assert result.origins["attribution.action"] == f"admin policy {policy}"
+
+
+def test_a_bad_policy_value_is_reported_and_not_pinned(tmp_path):
+    policy = toml_file(tmp_path, '[attribution]\naction = "blok"\n', "policy.toml")
+    result = load(env={"SAFECODER_ATTRIBUTION_ACTION": "off"}, policy=[policy])
+    problem = only(result.problems)
+    assert problem.key == "attribution.action" and problem.source == f"admin policy {policy}"
+    assert "attribution.action" not in result.pinned
+    assert result.config.attribution.action == "off"
+
+
+def test_policy_files_from_the_environment_and_the_system(tmp_path, monkeypatch):
+    from safecoder_lsp import config as config_module
+
+    system = toml_file(tmp_path, '[attribution]\naction = "block"\n', "system.toml")
+    from_env = toml_file(
+        tmp_path, '[attribution]\naction = "off"\nunknown_license = "deny"\n', "env.toml"
+    )
+    monkeypatch.setattr(config_module, "SYSTEM_POLICY", system)
+    result = load(env={"SAFECODER_POLICY": str(from_env)})
+    # the system file wins where both pin a key: the variable cannot weaken it
+    assert result.config.attribution.action == "block"
+    assert result.pinned["attribution.unknown_license"] == f"admin policy {from_env}"
+    missing = load(env={"SAFECODER_POLICY": str(tmp_path / "nope.toml")})
+    problem = only(missing.problems)
+    assert "SAFECODER_POLICY does not exist" in problem.message
