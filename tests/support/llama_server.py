@@ -196,6 +196,10 @@ def _build(out_dir: Path, target: Path) -> None:
                 "--no-deps",
                 "--no-binary",
                 ":all:",
+                # Metadata is prepared with this environment's scikit-build-core (dev
+                # extra): in an isolated build environment pip would compile cmake
+                # itself from source (``--no-binary :all:`` applies to it too).
+                "--no-build-isolation",
                 "--disable-pip-version-check",
                 "-d",
                 str(work / "sdist"),
