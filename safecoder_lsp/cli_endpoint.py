@@ -29,24 +29,23 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 8088
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
-    return n
+def _at_least(low: int):
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"expected at least {low}, got {n}")
+        return n
+
+    return parse
 
 
-def _not_negative(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {n}")
-    return n
+_positive = _at_least(1)
+_not_negative = _at_least(0)
 
 
 def _tokens_option(parser: argparse.ArgumentParser) -> None:

@@ -66,7 +66,8 @@ class Api(Protocol):
 
     def event(self, data: Any) -> Event: ...
 
-    def whole(self, data: Any) -> Event: ...
+    # Optional ``whole(data) -> Event``: the non-streamed answer, when it is not simply
+    # a stream event that finishes (TGI's /generate differs from its stream events).
 
     def discover(self, client: Client) -> str:
         """The served model's name (for template detection); "" when unknown."""
@@ -370,7 +371,9 @@ class RemoteEngine:
         if data is None:
             stats.stop_reason = StopReason.CANCELLED if cancel.cancelled else StopReason.TIME_BUDGET
             return
-        event = self.api.whole(data)
+        whole = getattr(self.api, "whole", None)
+        event = whole(data) if whole is not None else self.api.event(data)
+        event.finished = True
         if event.error:
             raise RemoteError(f"the endpoint {self.client.endpoint.url} failed: {event.error}")
         stats.prompt_eval_s = time.perf_counter() - started

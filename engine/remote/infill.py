@@ -65,11 +65,6 @@ class LlamaCppInfill:
             ),
         )
 
-    def whole(self, data: Any) -> Event:
-        event = self.event(data)
-        event.finished = True
-        return event
-
     def discover(self, client: Client) -> str:
         data = client.get_json("/props")
         if isinstance(data, dict):

@@ -57,10 +57,5 @@ class OllamaGenerate:
             prompt_tokens=prompt if done and isinstance(prompt, int) else None,
         )
 
-    def whole(self, data: Any) -> Event:
-        event = self.event(data)
-        event.finished = True
-        return event
-
     def discover(self, client: Client) -> str:
         return ""  # the model is named in the configuration (engine.model)

@@ -48,11 +48,6 @@ class OpenAICompletions:
             prompt_tokens=usage.get("prompt_tokens") if isinstance(usage, dict) else None,
         )
 
-    def whole(self, data: Any) -> Event:
-        event = self.event(data)
-        event.finished = True
-        return event
-
     def discover(self, client: Client) -> str:
         data = client.get_json("/v1/models")
         models = data.get("data") if isinstance(data, dict) else None

@@ -42,57 +42,50 @@ def wait_until_up(
 
 
 @contextlib.contextmanager
-def llama_cpp_python_server(model: Path, port: int | None = None) -> Iterator[str]:
+def running(
+    command: list[str],
+    url: str,
+    ready_path: str,
+    env: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Iterator[str]:
+    """``command`` started (output to a log file), ``url`` yielded once ``ready_path``
+    answers 200, the process stopped afterwards."""
+    log = Path(tempfile.mkdtemp(prefix="endpoint-")) / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_until_up(url + ready_path, proc, log, context=context)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def llama_cpp_python_server(model: Path, port: int | None = None):
     """``python -m llama_cpp.server`` (the OpenAI-compatible server that ships with
     llama-cpp-python) on the model; yields its base URL."""
     port = port or free_port()
-    log = Path(tempfile.mkdtemp(prefix="llama-cpp-server-")) / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "llama_cpp.server",
-                "--model", str(model),
-                "--host", "127.0.0.1", "--port", str(port),
-                "--n_ctx", "2048", "--n_threads", "2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/v1/models", proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "2",
+    ]  # fmt: skip
+    return running(command, f"http://127.0.0.1:{port}", "/v1/models")
 
 
-@contextlib.contextmanager
-def team_endpoint(
-    args: list[str], env: dict[str, str], context: ssl.SSLContext | None = None
-) -> Iterator[str]:
+def team_endpoint(args: list[str], env: dict[str, str], context: ssl.SSLContext | None = None):
     """``safecoder-lsp endpoint serve ARGS`` on a free port; yields its base URL."""
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="team-endpoint-")) / "server.log"
     command = [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), *args]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"{'https' if context else 'http'}://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/health", proc, log, context=context)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return running(command, url, "/health", env, context)
 
 
 def add_token(name: str, tokens: Path, env: dict[str, str]) -> str:

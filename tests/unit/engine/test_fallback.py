@@ -10,10 +10,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.wire import wire
 
 from engine.base import CancelToken, EngineError, FimParts, GenerationRequest, StopReason
 from engine.fallback import FallbackEngine
@@ -23,18 +23,6 @@ from engine.remote.engine import RemoteEngine, server_stops
 from engine.remote.http import Endpoint
 from engine.remote.openai import OpenAICompletions
 from engine.remote.tgi import TgiGenerate
-
-WIRE = Path(__file__).parent / "wire"
-
-
-def wire(name: str) -> bytes:
-    """A recorded answer: the file without its ``#`` header and the blank line after it."""
-    lines = (WIRE / name).read_bytes().split(b"\n")
-    start = 0
-    while lines[start].startswith(b"#"):
-        start += 1
-    return b"\n".join(lines[start + 1 :])
-
 
 LLAMACPP = wire("openai_llamacpp_completions_stream.sse")  # " fib(n - 1)", 21 prompt tokens
 VLLM = wire("openai_vllm_completions_stream.sse")  # " fib(n - 1)", finish_reason length

@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.wire import wire
 
 from engine.base import (
     CancelToken,
@@ -32,18 +32,6 @@ from engine.remote.infill import LlamaCppInfill
 from engine.remote.ollama import OllamaGenerate
 from engine.remote.openai import OpenAICompletions
 from engine.remote.tgi import TgiGenerate
-
-WIRE = Path(__file__).parent / "wire"
-
-
-def wire(name: str) -> bytes:
-    """A recorded answer: the file without its ``#`` header and the blank line after it."""
-    lines = (WIRE / name).read_bytes().split(b"\n")
-    start = 0
-    while lines[start].startswith(b"#"):
-        start += 1
-    assert lines[start] == b"", f"{name}: a blank line must follow the header"
-    return b"\n".join(lines[start + 1 :])
 
 
 def events_of(body: bytes, framing: str) -> list[bytes]:

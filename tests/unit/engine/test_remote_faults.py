@@ -13,28 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.wire import wire
 
 from engine.base import CancelToken, EngineError, GenerationRequest, StopReason
 from engine.remote.breaker import BreakerOpen, CircuitBreaker
 from engine.remote.engine import RemoteEngine
 from engine.remote.http import Endpoint, RemoteError
 from engine.remote.tgi import TgiGenerate
-
-WIRE = Path(__file__).parent / "wire"
-
-
-def wire(name: str) -> bytes:
-    """A recorded answer: the file without its ``#`` header and the blank line after it."""
-    lines = (WIRE / name).read_bytes().split(b"\n")
-    start = 0
-    while lines[start].startswith(b"#"):
-        start += 1
-    return b"\n".join(lines[start + 1 :])
-
 
 STREAM = wire("tgi_generate_stream.sse")  # TGI's answer, 13 text tokens then EOS
 EVENTS = [e + b"\n\n" for e in STREAM.split(b"\n\n") if e]
