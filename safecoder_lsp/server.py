@@ -502,7 +502,10 @@ async def _report_model_load(ls: SafecoderServer) -> None:
     ready = await asyncio.get_running_loop().run_in_executor(None, worker.wait_ready)
     if ready and worker.engine is not None:
         info = worker.engine.info()
-        message = f"{info.model} ready ({info.details.get('load_s', '?')} s)"
+        if "url" in info.details:  # a remote engine: nothing was loaded here
+            message = f"{info.kind} endpoint {info.details['url']} ({info.model})"
+        else:
+            message = f"{info.model} ready ({info.details.get('load_s', '?')} s)"
     else:
         message = "model failed to load"
     if token is not None:
