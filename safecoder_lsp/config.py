@@ -749,8 +749,8 @@ class _Loader:
             self.problems.append(ConfigProblem(name, "unknown environment variable", fix, source))
 
     def client(self, data: Any, source: str, *, workspace: bool) -> None:
-        if data is None:
-            return
+        if data is None or (isinstance(data, list) and not data):
+            return  # nothing; Lua clients encode an empty table as []
         if not isinstance(data, Mapping):
             self.problems.append(
                 ConfigProblem(

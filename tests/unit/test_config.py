@@ -979,3 +979,10 @@ def test_policy_files_from_the_environment_and_the_system(tmp_path, monkeypatch)
     missing = load(env={"SAFECODER_POLICY": str(tmp_path / "nope.toml")})
     problem = only(missing.problems)
     assert "SAFECODER_POLICY does not exist" in problem.message
+
+
+def test_an_empty_list_of_settings_is_no_settings():
+    # Neovim's Lua JSON encoder sends an empty table as []
+    result = load(init_options=[], workspace_settings=[])
+    assert result.problems == []
+    assert result.config == load().config
