@@ -1,7 +1,8 @@
 """A faulty endpoint, seen from the editor: an HTTP server on 127.0.0.1 that answers
 500, malformed JSON, a stream cut in the middle, or nothing in time. Each time the
 editor gets a message that says what happened, the language server stays up, and
-suggestions come back once the endpoint behaves."""
+suggestions come back once the endpoint behaves. The same server records what
+llama.cpp's /infill receives (the typed line, other open files of the language)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from lsp_session import ADD_PREFIX, ADD_SUFFIX, caps, end_of, inline, open_doc, session, stats
@@ -21,6 +23,7 @@ MODEL = "qwen2.5-coder-0.5b"  # the served name picks the FIM template
 
 class Faulty(BaseHTTPRequestHandler):
     mode = "ok"  # ok | 500 | malformed | cut | slow
+    bodies: ClassVar[list[tuple[str, dict]]] = []  # (path, JSON body) of every POST
 
     def log_message(self, *args) -> None:
         pass
@@ -31,8 +34,18 @@ class Faulty(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length))
+        Faulty.bodies.append((self.path, body))
         mode = Faulty.mode
-        if mode == "500":
+        if self.path == "/infill":  # llama.cpp's format: content pieces, then stop
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece, stop in (("a + b", False), ("", True)):
+                event = {"content": piece, "stop": stop, "stop_type": "eos"}
+                self._chunk(f"data: {json.dumps(event)}\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif mode == "500":
             self._json(500, {"error": {"message": "CUDA out of memory"}})
         elif mode == "malformed":
             self._raw(200, "application/json", b"<html>proxy error</html>")
@@ -74,6 +87,7 @@ class Faulty(BaseHTTPRequestHandler):
 @pytest.fixture
 def faulty() -> Iterator[str]:
     Faulty.mode = "ok"
+    Faulty.bodies = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -141,3 +155,20 @@ async def test_a_silent_endpoint_opens_the_breaker_and_the_user_is_told(clean_en
         await asyncio.sleep(0.6)  # the cool-down
         items = await complete(client, 4)
         assert items and items[0].insert_text == "a + b"
+
+
+async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_env, faulty):
+    env = {**env_for(clean_env, faulty), "SAFECODER_ENGINE_KIND": "llamacpp-infill"}
+    async with session(env, caps("neovim")) as client:
+        open_doc(client, "file:///w/util.py", "def sub(a, b):\n    return a - b\n")
+        open_doc(client, "file:///w/notes.md", "# not python\n", language="markdown")
+        items = await complete(client, 0)
+        assert items and items[0].insert_text == "a + b"
+    path, body = Faulty.bodies[-1]
+    assert path == "/infill"
+    assert body["input_prefix"] == "def add0(a, b):\n"
+    assert body["prompt"] == "    return"  # the typed line, without its trailing blank
+    assert body["input_suffix"].startswith("\n")
+    assert body["input_extra"] == [
+        {"filename": "util.py", "text": "def sub(a, b):\n    return a - b\n"}
+    ]
