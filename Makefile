@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install model demo test lint unit e2e bench clean
+.PHONY: install model demo test lint unit e2e bench clean vscode
 
 # llama-cpp-python builds from source (about 7 minutes on 2 cores); pip keeps the
 # built wheel in its cache, so later installs take seconds.
@@ -24,7 +24,7 @@ demo: model
 lint: install
 	$(BIN)/ruff check .
 
-test: model lint
+test: model lint vscode
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: install
@@ -32,6 +32,10 @@ unit: install
 
 e2e: model
 	$(BIN)/python -m pytest -q tests/e2e
+
+# The VS Code extension (editors/vscode): unit tests and safecoder.vsix; needs node 20+.
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund && npm test && npm run package
 
 bench: model
 	$(BIN)/python -m bench.run_all
