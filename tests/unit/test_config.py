@@ -986,3 +986,16 @@ def test_an_empty_list_of_settings_is_no_settings():
     result = load(init_options=[], workspace_settings=[])
     assert result.problems == []
     assert result.config == load().config
+
+
+def test_vscode_extension_schema_copy_is_current():
+    from pathlib import Path
+
+    from safecoder_lsp.config import json_schema
+
+    copy = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "schema" / "settings.json"
+    assert json.loads(copy.read_text(encoding="utf-8")) == json_schema(), (
+        "editors/vscode/schema/settings.json is stale: run `python -m safecoder_lsp.config "
+        "--json-schema > editors/vscode/schema/settings.json`, then `npm run gen-settings` "
+        "in editors/vscode"
+    )
