@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted code completion language server (LSP) with a local model.",
     )
     parser.add_argument("--version", action="version", version=f"safecoder-lsp {__version__}")
+    # `safecoder-lsp --stdio`: how vscode-languageclient (llm-vscode) starts a server.
+    parser.add_argument("--stdio", action="store_true", help="same as `serve --stdio`")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")

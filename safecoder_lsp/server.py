@@ -76,7 +76,9 @@ class SafecoderServer(LanguageServer):
         self._attribution_problem: str | None = None
         self._reference_diagnostics: dict[str, list[t.Diagnostic]] = {}
         self._told: set[str] = set()
-        self._told_engine: set[str] = set()  # errors of requests, told again after a success
+        self._told_engine: set[str] = set()
+        # A Hugging Face plugin asked through llm-ls/getCompletions: it shows ghost text.
+        self.llmls_client = False  # errors of requests, told again after a success
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
 
@@ -312,8 +314,9 @@ def _register(server: SafecoderServer) -> None:
     )
     async def completion(ls: SafecoderServer, params: t.CompletionParams) -> t.CompletionList:
         caps = ls.client_capabilities.text_document
-        if caps is not None and caps.inline_completion is not None:
-            # The client shows inline suggestions; a popup item would duplicate them.
+        if (caps is not None and caps.inline_completion is not None) or ls.llmls_client:
+            # The client shows inline suggestions (natively, or a Hugging Face plugin
+            # through llm-ls/getCompletions): a popup item would duplicate them.
             return t.CompletionList(is_incomplete=False, items=[])
         pos = params.position
         doc, offset = ls.locate(params.text_document.uri, pos.line, pos.character)
@@ -330,6 +333,7 @@ def _register(server: SafecoderServer) -> None:
     # -- llm-ls (Hugging Face plugins) ---------------------------------------------
     @server.feature("llm-ls/getCompletions")
     async def llmls_get_completions(ls: SafecoderServer, params: Any) -> dict[str, Any]:
+        ls.llmls_client = True
         try:
             p = llmls.parse_get_completions(params)
         except llmls.LlmLsParamsError as exc:
@@ -433,6 +437,16 @@ def _accept_command(request_id: str, refs: list[dict[str, Any]]) -> t.Command:
     return t.Command(title="Accept", command=ACCEPT_COMMAND, arguments=arguments)
 
 
+def _documentation(ls: SafecoderServer, language: str, code: str) -> t.MarkupContent | str:
+    """The suggestion as a Markdown code block when the client shows Markdown, else
+    plain text (Helix and Eglot ask for no format: plain text)."""
+    caps = ls.client_capabilities.text_document
+    item = caps.completion.completion_item if caps and caps.completion else None
+    if item is not None and t.MarkupKind.Markdown in (item.documentation_format or []):
+        return t.MarkupContent(kind=t.MarkupKind.Markdown, value=f"```{language}\n{code}\n```")
+    return code
+
+
 def _completion_item(
     doc: Document, offset: int, pos: t.Position, result: CompletionResult, ls: SafecoderServer
 ) -> t.CompletionItem:
@@ -447,10 +461,7 @@ def _completion_item(
         label=label[:80],
         kind=t.CompletionItemKind.Snippet,
         detail="safecoder",
-        documentation=t.MarkupContent(
-            kind=t.MarkupKind.Markdown,
-            value=f"```{doc.language_id}\n{word}{result.text}\n```",
-        ),
+        documentation=_documentation(ls, doc.language_id, word + result.text),
         filter_text=word + result.text,
         sort_text="0",
         insert_text_format=t.InsertTextFormat.PlainText,
