@@ -377,8 +377,11 @@ def _register(server: SafecoderServer) -> None:
         if service is None:
             return {"engine_state": "none"}
         worker = service.worker
+        info = worker.engine.info() if worker.engine is not None else None
         return {
             "engine_state": worker.state.value,
+            "engine_kind": info.kind if info else None,
+            "model": info.model if info else None,
             "error": str(worker.error) if worker.error else None,
             **service.stats,
             **worker.counters(),

@@ -73,6 +73,8 @@ async def test_completion_through_a_third_party_openai_endpoint(clean_env, endpo
         st = await stats(client)
         assert st["engine"] == 1
         assert st["completed_jobs"] == 1
+        assert st["engine_kind"] == "openai"
+        assert "qwen2.5-coder" in st["model"]  # the model the endpoint says it serves
 
 
 @pytest.mark.timeout(1800)  # a fresh machine builds llama-server first (about 9 minutes)
