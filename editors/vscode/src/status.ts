@@ -43,15 +43,20 @@ export interface StatusView {
   state: string;
 }
 
-/** The model shown: engine.model, else the file name of model.path, else "default model". */
+/** A model name or file path, short: the file name without ".gguf". */
+export function shortModel(name: string): string {
+  const trimmed = name.trim();
+  const base = trimmed.split(/[\\/]/).pop() || trimmed;
+  return base.replace(/\.gguf$/i, "");
+}
+
+/** The model shown before the server says: engine.model, else the file name of
+ * model.path, else "default model". */
 export function modelName(settings: Record<string, unknown>): string {
   const engineModel = settings["engine.model"];
   if (typeof engineModel === "string" && engineModel.trim()) return engineModel.trim();
   const modelPath = settings["model.path"];
-  if (typeof modelPath === "string" && modelPath.trim()) {
-    const base = modelPath.trim().split(/[\\/]/).pop() || modelPath.trim();
-    return base.replace(/\.gguf$/i, "");
-  }
+  if (typeof modelPath === "string" && modelPath.trim()) return shortModel(modelPath);
   return "default model";
 }
 
@@ -91,11 +96,14 @@ export function formatStatus(input: StatusInput): StatusView {
         : state === "off"
           ? "$(circle-slash)"
           : "$(sparkle)";
-  let text = `${icon} ${input.model} · ${state}`;
+  // The server names the model it runs (or the one the endpoint serves) once ready.
+  const served = typeof input.stats?.model === "string" ? shortModel(input.stats.model) : "";
+  const model = served || input.model;
+  let text = `${icon} ${model} · ${state}`;
   if (blocked > 0) text += ` · $(shield) ${blocked} blocked`;
   const s = input.stats ?? {};
   const lines = [
-    `safecoder — ${input.model}`,
+    `safecoder — ${model}`,
     `state: ${state}${input.enabled ? "" : " (inline suggestions disabled)"}`,
   ];
   if (input.stats) {

@@ -1,11 +1,22 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { formatStatus, modelName } from "../status";
+import { formatStatus, modelName, shortModel } from "../status";
 
 test("model name from engine.model, model.path or the default", () => {
   assert.equal(modelName({ "engine.model": "qwen2.5-coder:1.5b" }), "qwen2.5-coder:1.5b");
   assert.equal(modelName({ "model.path": "/m/qwen2.5-coder-0.5b-q8_0.gguf" }), "qwen2.5-coder-0.5b-q8_0");
   assert.equal(modelName({}), "default model");
+});
+
+test("the model the server names wins over the settings", () => {
+  const view = formatStatus({
+    client: "running",
+    stats: { engine_state: "ready", model: "/models/qwen2.5-coder-0.5b-q4_k_m.gguf" },
+    model: "default model",
+    enabled: true,
+  });
+  assert.equal(view.text, "$(sparkle) qwen2.5-coder-0.5b-q4_k_m · ready");
+  assert.equal(shortModel("Qwen2.5 Coder 0.5B"), "Qwen2.5 Coder 0.5B");
 });
 
 test("loading, ready with blocked count, error", () => {
