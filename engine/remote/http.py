@@ -149,10 +149,7 @@ class Stream:
             if self.closed:
                 return
             self.closed = True
-            sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        _shut(self._conn)
         self._conn.close()
 
     def events(self) -> Iterator[Any]:
