@@ -172,7 +172,8 @@ def summary_rows(out: dict) -> list[str]:
     """Markdown for RESULTS.md."""
     lines = [
         f"Shared endpoint ({out['requests_per_client']} requests per client, "
-        f"max_tokens {out['max_tokens']}, {out['threads']} threads, our slots {out['slots']}):",
+        f"max_tokens {out['max_tokens']}, {out['threads']} threads, "
+        f"{out.get('gpu_layers', 0)} GPU layers, our slots {out['slots']}):",
         "",
         "| server | clients | requests/s | p50 ms | p95 ms | warm p50 ms | warm p95 ms |",
         "|---|---|---|---|---|---|---|",
@@ -200,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=16, help="our endpoint's slots")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
+        "--gpu-layers", type=int, default=0, help="layers offloaded to a GPU by both servers"
+    )
+    parser.add_argument(
         "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
     )
     args = parser.parse_args(argv)
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "llama-cpp-python server": lambda port: [
             sys.executable, "-m", "llama_cpp.server", "--model", str(model),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-            "--n_threads", threads,
+            "--n_threads", threads, "--n_gpu_layers", str(args.gpu_layers),
         ],
         "safecoder endpoint": lambda port: [
             sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
@@ -221,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             "--rate-limit", "100000",
         ],
     }  # fmt: skip
-    env_threads = {"SAFECODER_ENGINE_N_THREADS": threads}
-    os.environ.update(env_threads)
+    os.environ.update(
+        {
+            "SAFECODER_ENGINE_N_THREADS": threads,
+            "SAFECODER_ENGINE_N_GPU_LAYERS": str(args.gpu_layers),
+        }
+    )
     results: dict[str, list[dict]] = {}
     if args.ours_only:
         del servers["llama-cpp-python server"]
@@ -254,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests_per_client": args.requests,
         "slots": args.slots,
         "threads": args.threads,
+        "gpu_layers": args.gpu_layers,
         "results": results,
         "throughput_ratio": ratios,
         "p95_4_over_p50_1": fairness,

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import inspect
 import json
+import os
 import statistics
 import sys
 import textwrap
@@ -42,9 +43,11 @@ def typing_session(limit: int) -> tuple[str, int, str]:
     # Type the body (the signature line is left in place, as when writing a new function).
     sig_end = target.index("\n") + 1
     body = target[sig_end:]
-    body = body[:limit] if limit else body
     offset = start + sig_end
-    return source[:offset] + source[offset + len(body) :], offset, body
+    # The whole body goes; with a limit only its first characters are typed back (the
+    # rest must not stay after the cursor, or every keystroke is inside a word).
+    typed = body[:limit] if limit else body
+    return source[:offset] + source[offset + len(body) :], offset, typed
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
@@ -63,7 +66,10 @@ async def replay_inprocess(doc_text: str, offset: int, typed: str) -> list[dict]
     from safecoder_lsp.documents import Document
     from safecoder_lsp.runtime import build_service
 
-    cfg = load_config(user_file=None, env={}).config
+    # The engine settings of the environment, as the server under test reads them
+    # (SAFECODER_ENGINE_N_GPU_LAYERS on a GPU machine); no user file on either side.
+    env = {k: v for k, v in os.environ.items() if k.startswith("SAFECODER_ENGINE_")}
+    cfg = load_config(user_file=None, env=env).config
     service = build_service(cfg)
     doc = Document("file:///bench/textwrap.py", doc_text, 1, "python")
     out = []
@@ -127,8 +133,15 @@ def replay_direct(records: list[dict], stops: list[str]) -> list[float | None]:
     from engine.modelstore import default_model_path
 
     n = default_threads()
+    # The same offload as the server under test (SAFECODER_ENGINE_N_GPU_LAYERS).
+    gpu_layers = int(os.environ.get("SAFECODER_ENGINE_N_GPU_LAYERS", "0") or 0)
     llm = llama_cpp.Llama(
-        str(default_model_path()), n_ctx=4096, n_threads=n, n_threads_batch=n, verbose=False
+        str(default_model_path()),
+        n_ctx=4096,
+        n_threads=n,
+        n_threads_batch=n,
+        n_gpu_layers=gpu_layers,
+        verbose=False,
     )
     out: list[float | None] = []
     for rec in records:
@@ -164,6 +177,9 @@ def main() -> int:
 
     all_lsp = [r["ms"] for r in lsp]
     engine_idx = [i for i, r in enumerate(inproc) if r["source"] == "engine"]
+    if not engine_idx:
+        sources = sorted({r["source"] for r in inproc})
+        raise SystemExit(f"no keystroke was answered by the engine in-process (sources: {sources})")
     lsp_engine = [lsp[i]["ms"] for i in engine_idx]
     direct_engine = [direct[i] for i in engine_idx if direct[i] is not None]
     typed_ahead = [lsp[i]["ms"] for i, r in enumerate(inproc) if r["source"] == "typed_ahead"]

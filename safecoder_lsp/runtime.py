@@ -183,9 +183,7 @@ def _check_egress(endpoint) -> None:
     egress.check(host, [address for _, address in resolved], endpoint.allowed)
 
 
-def build_service(
-    config: Config, notify: Callable[[str], None] | None = None
-) -> CompletionService:
+def build_service(config: Config, notify: Callable[[str], None] | None = None) -> CompletionService:
     worker = EngineWorker(engine_factory(config, notify))
     return CompletionService(worker, completion_settings(config), template_override(config))
 

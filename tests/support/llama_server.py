@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -34,6 +33,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from support.localhttp import free_port
 
 VERSION = "0.3.36"  # llama-cpp-python, as pinned in pyproject.toml
 ENV_BINARY = "SAFECODER_LLAMA_SERVER"
@@ -254,12 +255,6 @@ def _build(out_dir: Path, target: Path) -> None:
 
 
 # -- serving ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _has_option(args: Sequence[str], names: tuple[str, ...]) -> bool:
     return any(arg in names or arg.split("=", 1)[0] in names for arg in args)
 

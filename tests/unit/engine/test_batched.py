@@ -46,6 +46,14 @@ def single(model_path) -> Iterator[BatchedEngine]:
     eng.close()
 
 
+@pytest.fixture(scope="module")
+def shared(model_path) -> Iterator[BatchedEngine]:
+    """One KV buffer shared by all slots: what a GPU gets by default, run on the CPU."""
+    eng = BatchedEngine(model_path, slots=3, n_ctx=1024, kv_unified=True)
+    yield eng
+    eng.close()
+
+
 def run(eng: BatchedEngine, prompt: str, user: str = "", **kw) -> Generation:
     """Submit and wait for the end; the text is kept in ``gen.result``."""
     gen = eng.submit(GenerationRequest(prompt, **kw), CancelToken(), user=user)
@@ -133,16 +141,23 @@ def test_concurrent_greedy_outputs_agree_with_their_serial_results(beng, engine)
     differ by up to ~0.3, enough to flip a near tie a few tokens in. So the first
     line of each continuation must agree, the rest may differ.
     """
-    want = [generate_text(engine, GenerationRequest(p, max_tokens=12)) for p in PROMPTS]
+    gens = side_by_side_agree_with_serial(beng, engine)
+    assert all(g.stats.generated_tokens == 12 for g in gens)
+
+
+def side_by_side_agree_with_serial(eng: BatchedEngine, serial) -> list[Generation]:
+    """PROMPTS run at once in ``eng``: each continuation's first line is the serial
+    engine's, and they really ran side by side (three slots)."""
+    want = [generate_text(serial, GenerationRequest(p, max_tokens=12)) for p in PROMPTS]
     gens = [
-        beng.submit(GenerationRequest(p, max_tokens=12), CancelToken(), user=f"u{i}")
+        eng.submit(GenerationRequest(p, max_tokens=12), CancelToken(), user=f"u{i}")
         for i, p in enumerate(PROMPTS)
     ]
     got = [g.text() for g in gens]
     for g, w in zip(got, want, strict=True):
         assert g.split("\n")[0] == w.split("\n")[0], (got, want)
-    assert len({g.slot for g in gens}) == 3  # they really ran side by side
-    assert all(g.stats.generated_tokens == 12 for g in gens)
+    assert len({g.slot for g in gens}) == 3
+    return gens
 
 
 @pytest.mark.model
@@ -387,3 +402,54 @@ def test_close_cancels_queued_and_running_generations(model_path):
     late = eng.submit(GenerationRequest(ADD, max_tokens=4), CancelToken())
     with pytest.raises(EngineError, match="closed"):
         late.text()
+
+
+@pytest.mark.model
+def test_kv_layout_is_separate_streams_without_gpu_offload(beng, shared):
+    # This build has no GPU offload: the default is one stream per slot.
+    assert not llama_cpp.llama_supports_gpu_offload()
+    assert beng.info().details["kv_unified"] == "False"
+    details = shared.info().details
+    assert details["kv_unified"] == "True"
+    # The shared buffer holds slots x n_ctx cells, but a slot still gets n_ctx.
+    assert details["n_ctx_per_slot"] == "1024" and shared.info().n_ctx == 1024
+
+
+@pytest.mark.model
+def test_shared_kv_buffer_keeps_each_sequence_to_itself(shared, engine):
+    """Side by side in one buffer, each request continues its own prompt (same
+    first line as the serial engine, see the separate-streams test above)."""
+    side_by_side_agree_with_serial(shared, engine)
+
+
+@pytest.mark.model
+def test_shared_kv_buffer_reuses_a_slots_prefix_and_holds_every_slot_full(shared, engine):
+    wait_idle(shared)
+    # Three prompts of ~900 tokens each: together they need most of the 3 x 1024
+    # cells; a slot that took more than its share would leave another no room.
+    prompts = []
+    for k in (3, 7, 11):
+        n = 40
+        while True:
+            text = f"# multiples of {k}\nvalues = [" + ", ".join(str(k * i) for i in range(1, n))
+            if shared.count_tokens(text) > 880:
+                break
+            n += 10
+        prompts.append(text + ",")
+    want = [generate_text(engine, GenerationRequest(p, max_tokens=6)) for p in prompts]
+    gens = [
+        shared.submit(GenerationRequest(p, max_tokens=6), CancelToken(), user=f"full{i}")
+        for i, p in enumerate(prompts)
+    ]
+    got = [g.text() for g in gens]
+    assert all(g.error is None for g in gens)
+    assert [g.split(",")[0] for g in got] == [w.split(",")[0] for w in want]
+    assert len({g.slot for g in gens}) == 3
+    # The slot kept its cells: the same prompt again evaluates one token.
+    again = run(shared, prompts[0], user="full0", max_tokens=1)
+    assert again.slot == gens[0].slot
+    assert again.stats.evaluated_tokens == 1
+    # More than a slot's n_ctx is refused, though the buffer has 3 x 1024 cells.
+    too_long = shared.submit(GenerationRequest("x = 1\n" * 800, max_tokens=2), CancelToken())
+    with pytest.raises(EngineError, match="context holds 1024"):
+        too_long.text()

@@ -6,13 +6,12 @@ default model, the local llama.cpp engine)."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from support.localhttp import LocalServer, free_port, started_servers
 from support.wire import wire
 
 from engine.base import CancelToken, EngineError, FimParts, GenerationRequest, StopReason
@@ -54,41 +53,19 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-class Server:
+class Server(LocalServer):
     def __init__(self, answer: bytes, port: int = 0) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.answer = answer
-        self.httpd.bodies = []
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        super().__init__(Handler, port, answer=answer, bodies=[])
 
     @property
     def bodies(self) -> list[dict]:
         return self.httpd.bodies
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(answer: bytes, port: int = 0) -> Server:
-        started.append(Server(answer, port))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with started_servers(Server) as start:
+        yield start
 
 
 def remote(url: str, template: FimTemplate | None, api=None) -> RemoteEngine:

@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from support.localhttp import LocalServer, free_port, started_servers
 from support.wire import wire
 
 from engine.base import CancelToken, EngineError, GenerationRequest, StopReason
@@ -42,12 +43,6 @@ sys.addaudithook(_audit)
 
 def connects_to(port: int) -> int:
     return sum(1 for _, p in _CONNECTS if p == port)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens on it once closed
 
 
 # -- a scripted server ----------------------------------------------------------------
@@ -100,36 +95,19 @@ class Handler(BaseHTTPRequestHandler):
         return bool(ready) and self.connection.recv(1, socket.MSG_PEEK) == b""
 
 
-class Server:
+class Server(LocalServer):
     def __init__(self, behave: Callable[[Handler], None], port: int = 0) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.behave = behave
-        self.httpd.hits = 0
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        super().__init__(Handler, port, behave=behave, hits=0)
 
     @property
     def hits(self) -> int:
         return self.httpd.hits
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(behave: Callable[[Handler], None], port: int = 0) -> Server:
-        started.append(Server(behave, port))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
+    with started_servers(Server) as start:
+        yield start
 
 
 def remote(url: str, **kw) -> RemoteEngine:
