@@ -7,7 +7,7 @@ some third-party clients send snake_case: both are accepted. Results are
 snake_case (``request_id``, ``generated_text``) as llm-ls returns them.
 
 A ``backend``/``url``/``apiToken``/``model`` sent by a plugin is a request, not an
-order: the configured engine answers (the server tells the user once).
+order: ``safecoder_lsp.plugin_backend`` decides whether it is honoured.
 
 The server adds a ``references`` list to each completion (matches with indexed code,
 see ``safecoder_lsp.references.as_json``); the plugins ignore fields they do not know.
@@ -46,10 +46,14 @@ class GetCompletionsParams:
     backend: str = ""
     url: str = ""
     model: str = ""
-    api_token_sent: bool = False
+    api_token: str = field(default="", repr=False)
     ide: str = ""
     fim: Mapping[str, Any] = field(default_factory=dict)
     context_window: int | None = None
+
+    @property
+    def api_token_sent(self) -> bool:
+        return bool(self.api_token)
 
 
 def parse_get_completions(params: Any) -> GetCompletionsParams:
@@ -74,7 +78,7 @@ def parse_get_completions(params: Any) -> GetCompletionsParams:
         backend=str(params.get("backend") or ""),
         url=str(params.get("url") or ""),
         model=str(params.get("model") or ""),
-        api_token_sent=bool(_get(params, "apiToken")),
+        api_token=_get(params, "apiToken") if isinstance(_get(params, "apiToken"), str) else "",
         ide=str(params.get("ide") or ""),
         fim=fim if isinstance(fim, Mapping) else {},
         context_window=window if isinstance(window, int) and not isinstance(window, bool) else None,

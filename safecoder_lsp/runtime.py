@@ -26,6 +26,12 @@ ENGINE_KEYS = (
 )
 
 
+PLUGIN_TOKEN_HINT = (
+    "The token is the plugin's own (its apiToken: llm-vscode's login command, llm.nvim's "
+    "api_token): set one the endpoint accepts."
+)
+
+
 def completion_settings(config: Config) -> CompletionSettings:
     c = config.completion
     return CompletionSettings(
@@ -59,20 +65,21 @@ def template_override(config: Config) -> fim.FimTemplate | None:
 
 
 def engine_factory(
-    config: Config, notify: Callable[[str], None] | None = None
+    config: Config, notify: Callable[[str], None] | None = None, token: str | None = None
 ) -> Callable[[], Engine]:
     """What the engine worker calls (on its thread) to create the engine in force.
 
     ``notify`` receives messages for the user that are not errors of one request
-    (the fallback to the local model took over, or gave back).
+    (the fallback to the local model took over, or gave back). ``token``: the API
+    token for a remote engine instead of the configured one (a plugin's own).
     """
     if config.engine.kind == "llamacpp":
         return lambda: local_engine(config)
     if config.engine.fallback == "local":
         return lambda: FallbackEngine(
-            remote_engine(config), lambda: local_engine(config), on_switch=notify
+            remote_engine(config, token), lambda: local_engine(config), on_switch=notify
         )
-    return lambda: remote_engine(config)
+    return lambda: remote_engine(config, token)
 
 
 def local_engine(config: Config) -> Engine:
@@ -94,11 +101,12 @@ def local_engine(config: Config) -> Engine:
     return engine
 
 
-def remote_engine(config: Config) -> Engine:
+def remote_engine(config: Config, token: str | None = None) -> Engine:
     """The client of the endpoint at ``engine.url``; raises EngineError for settings
     that cannot work (no URL, a host the egress guard refuses, unreadable TLS files
     or token file). An endpoint that is down is not an error here: requests report it
-    and succeed again once it is back."""
+    and succeed again once it is back. ``token``: sent instead of the configured one
+    (engine.api_token_file / $SAFECODER_API_TOKEN are then not read)."""
     from engine.remote import egress, tokens
     from engine.remote.auth import token_source
     from engine.remote.breaker import CircuitBreaker
@@ -119,7 +127,7 @@ def remote_engine(config: Config) -> Engine:
         raise EngineError(str(exc), "Correct network.allowed_hosts.") from None
     endpoint = Endpoint(
         url,
-        token=token_source(e.api_token_file),
+        token=token_source(e.api_token_file) if token is None else token,
         connect_timeout=e.connect_timeout_ms / 1000,
         read_timeout=e.read_timeout_ms / 1000,
         verify_tls=e.tls_verify,
@@ -127,6 +135,7 @@ def remote_engine(config: Config) -> Engine:
         client_cert=os.path.expanduser(e.client_cert),
         client_key=os.path.expanduser(e.client_key),
         allowed=allowed,
+        **({"token_hint": PLUGIN_TOKEN_HINT} if token is not None else {}),
     )
     if url.startswith("https:"):
         tls_context(endpoint)  # unreadable CA bundle / client certificate: say so now
@@ -183,8 +192,10 @@ def _check_egress(endpoint) -> None:
     egress.check(host, [address for _, address in resolved], endpoint.allowed)
 
 
-def build_service(config: Config, notify: Callable[[str], None] | None = None) -> CompletionService:
-    worker = EngineWorker(engine_factory(config, notify))
+def build_service(
+    config: Config, notify: Callable[[str], None] | None = None, token: str | None = None
+) -> CompletionService:
+    worker = EngineWorker(engine_factory(config, notify, token))
     return CompletionService(worker, completion_settings(config), template_override(config))
 
 

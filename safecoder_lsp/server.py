@@ -26,7 +26,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from attribution.index import AttributionError
-from safecoder_lsp import __version__, llmls, references
+from safecoder_lsp import __version__, llmls, plugin_backend, references
 from safecoder_lsp.completion.service import CompletionError, CompletionResult, CompletionService
 from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
 from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
@@ -71,6 +71,7 @@ class SafecoderServer(LanguageServer):
         self._workspace_settings: Any = None
         result = load_config(user_file=user_file, env=env)
         self.config: Config = result.config
+        self.pinned: dict[str, str] = dict(result.pinned)  # keys the admin policy sets
         self._pending_problems: list[ConfigProblem] = list(result.problems)
         self.service: CompletionService | None = None
         self._attribution_problem: str | None = None
@@ -81,6 +82,9 @@ class SafecoderServer(LanguageServer):
         self.llmls_client = False  # errors of requests, told again after a success
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
+        # The endpoint a Hugging Face plugin named (plugin_backend): its key and service.
+        self._plugin: tuple[plugin_backend.PluginBackend, CompletionService] | None = None
+        self._plugin_refused: dict[tuple, str] = {}
 
     # -- helpers used by the handlers --------------------------------------------
     @property
@@ -115,6 +119,8 @@ class SafecoderServer(LanguageServer):
     def apply_config(self, result: LoadResult) -> None:
         old, new = self.config, result.config
         self.config = new
+        self.pinned = dict(result.pinned)
+        self.close_plugin_service()  # built from the old configuration
         if self.service is None or engine_config_changed(old, new):
             if self.service is not None:
                 self.service.worker.close(timeout=0)
@@ -135,6 +141,51 @@ class SafecoderServer(LanguageServer):
         self.service = build_service(config, self.notify_from_engine)
         self.service.other_files = self.other_files
         self.service.worker.start()
+
+    async def plugin_service(
+        self, plugin: plugin_backend.PluginBackend
+    ) -> CompletionService | None:
+        """The service for the endpoint a plugin named; None (the user told once why)
+        when the policy or the egress guard does not allow it."""
+        if self._plugin is not None and self._plugin[0].key == plugin.key:
+            return self._plugin[1]
+        refusal = self._plugin_refused.get(plugin.key)
+        if refusal is None:
+            refusal = plugin_backend.policy_refusal(plugin, self.config, self.pinned)
+        if refusal is None:
+            loop = asyncio.get_running_loop()  # resolving the host may block
+            refusal = await loop.run_in_executor(
+                None, plugin_backend.egress_refusal, plugin, self.config
+            )
+        if refusal is not None:
+            self._plugin_refused[plugin.key] = refusal
+            self.tell(refusal, t.MessageType.Warning)
+            return None
+        self.close_plugin_service()
+        config = plugin_backend.plugin_config(self.config, plugin)
+        service = build_service(config, self.notify_from_engine, token=plugin.token)
+        service.other_files = self.other_files
+        service.attributor = self.service.attributor if self.service is not None else None
+        service.worker.start()
+        self._plugin = (plugin, service)
+        self.tell(
+            f"completions come from the endpoint the plugin names: {plugin.url} "
+            f"({plugin.backend}{', ' + plugin.model if plugin.model else ''}).",
+            t.MessageType.Info,
+        )
+        return service
+
+    def close_plugin_service(self) -> None:
+        """Drop the plugin's endpoint (its attribution index belongs to the main
+        service); refusals are decided again under a new configuration."""
+        self._plugin_refused.clear()
+        if self._plugin is not None:
+            self._plugin[1].worker.close(timeout=0)
+            self._plugin = None
+
+    def services(self) -> list[CompletionService]:
+        out = [self.service] if self.service is not None else []
+        return out + ([self._plugin[1]] if self._plugin is not None else [])
 
     def notify_from_engine(self, message: str) -> None:
         """A message from the engine's thread (the local fallback took over or gave
@@ -175,13 +226,14 @@ class SafecoderServer(LanguageServer):
             self.service.attributor = attributor(self.config)
         except AttributionError as exc:
             return str(exc)
+        finally:
+            if self._plugin is not None:  # shares the main service's index
+                self._plugin[1].attributor = self.service.attributor
         return None
 
     def accepted(self, request_id: str) -> None:
         """The user accepted a suggestion: record it; tell where its code comes from."""
-        if self.service is None:
-            return
-        record = self.service.mark(request_id, "accepted")
+        record = self.mark(request_id, "accepted")
         if record is None or not record.references:
             return
         references.append_to_log(record)
@@ -195,6 +247,14 @@ class SafecoderServer(LanguageServer):
             t.PublishDiagnosticsParams(uri=record.uri, diagnostics=list(found))
         )
 
+    def mark(self, request_id: str, outcome: str):
+        """Record the outcome of a suggestion with whichever service made it."""
+        for service in self.services():
+            record = service.mark(request_id, outcome)
+            if record is not None:
+                return record
+        return None
+
     def locate(self, uri: str, line: int, character: int) -> tuple[Document, int]:
         try:
             doc = self.documents.get(uri)
@@ -202,11 +262,18 @@ class SafecoderServer(LanguageServer):
         except DocumentError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
 
-    async def complete(self, doc: Document, offset: int, invoked: bool) -> CompletionResult | None:
-        if not self.config.completion.enabled or self.service is None:
+    async def complete(
+        self,
+        doc: Document,
+        offset: int,
+        invoked: bool,
+        service: CompletionService | None = None,
+    ) -> CompletionResult | None:
+        service = service or self.service
+        if not self.config.completion.enabled or service is None:
             return None
         try:
-            result = await self.service.complete(doc, offset, invoked=invoked)
+            result = await service.complete(doc, offset, invoked=invoked)
         except CompletionError as exc:
             self._told_engine.add(str(exc))
             self.tell(str(exc))
@@ -233,6 +300,7 @@ def _register(server: SafecoderServer) -> None:
         result = ls.load()
         ls._pending_problems = list(result.problems)
         ls.config = result.config
+        ls.pinned = dict(result.pinned)
         ls.start_service(result.config)
         ls._attribution_problem = ls.attach_attribution()
 
@@ -249,8 +317,8 @@ def _register(server: SafecoderServer) -> None:
 
     @server.feature(t.SHUTDOWN)
     def shutdown(ls: SafecoderServer, params: Any) -> None:
-        if ls.service is not None:
-            ls.service.worker.close(timeout=2)
+        for service in ls.services():
+            service.worker.close(timeout=2)
 
     # -- documents -----------------------------------------------------------
     @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
@@ -285,8 +353,8 @@ def _register(server: SafecoderServer) -> None:
     def did_close(ls: SafecoderServer, params: t.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
         ls._reference_diagnostics.pop(params.text_document.uri, None)
-        if ls.service is not None:
-            ls.service.forget_document(params.text_document.uri)
+        for service in ls.services():
+            service.forget_document(params.text_document.uri)
 
     # -- completions -----------------------------------------------------------
     @server.feature(t.TEXT_DOCUMENT_INLINE_COMPLETION, t.InlineCompletionOptions())
@@ -338,15 +406,20 @@ def _register(server: SafecoderServer) -> None:
             p = llmls.parse_get_completions(params)
         except llmls.LlmLsParamsError as exc:
             raise JsonRpcInvalidParams(f"llm-ls/getCompletions: {exc}") from exc
-        if p.url or p.api_token_sent or (p.backend and p.backend != "llamacpp"):
+        service = None
+        plugin = plugin_backend.requested(p)
+        if plugin is not None:
+            service = await ls.plugin_service(plugin)
+        elif p.url or p.api_token_sent or (p.backend and p.backend != "llamacpp"):
             ls.tell(
                 "the plugin's backend/url/apiToken settings are not used: completions come "
                 f"from the configured engine (engine.kind = {ls.config.engine.kind}). "
-                "Change it in the safecoder configuration.",
+                "Set llm.url to an endpoint in your network, or change the engine in the "
+                "safecoder configuration.",
                 t.MessageType.Info,
             )
         doc, offset = ls.locate(p.uri, p.line, p.character)
-        result = await ls.complete(doc, offset, invoked=False)
+        result = await ls.complete(doc, offset, invoked=False, service=service)
         if result is None:
             return llmls.completions_result(uuid.uuid4().hex, [], [])
         text = llmls.clear_tokens(result.text, p.tokens_to_clear)
@@ -383,6 +456,8 @@ def _register(server: SafecoderServer) -> None:
             "engine_kind": info.kind if info else None,
             "model": info.model if info else None,
             "error": str(worker.error) if worker.error else None,
+            # A Hugging Face plugin's own endpoint, where its requests go (plugin_backend).
+            "plugin_endpoint": ls._plugin[0].url if ls._plugin else None,
             **service.stats,
             **worker.counters(),
             "cache_entries": len(service.cache),
@@ -409,8 +484,8 @@ def _mark(ls: SafecoderServer, params: Any, outcome: str) -> None:
         raise JsonRpcInvalidParams(str(exc)) from exc
     if outcome == "accepted":
         ls.accepted(rid)
-    elif ls.service is not None:
-        ls.service.mark(rid, outcome)
+    else:
+        ls.mark(rid, outcome)
 
 
 def _first_argument(args: tuple[Any, ...]) -> Any:

@@ -68,6 +68,11 @@ class Endpoint:
     client_cert: str = ""  # PEM certificate (and key, or client_key) for mTLS
     client_key: str = ""
     allowed: egress.Allowed = field(default_factory=egress.Allowed)
+    # How to fix a refused token (where this token comes from).
+    token_hint: str = (
+        "Put a valid token in the file engine.api_token_file names "
+        "(or the SAFECODER_API_TOKEN environment variable)."
+    )
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -355,8 +360,7 @@ class Client:
         if status in (401, 403):
             return RemoteError(
                 f"the endpoint {url} refused the token (HTTP {status}: {detail}).",
-                "Put a valid token in the file engine.api_token_file names "
-                "(or the SAFECODER_API_TOKEN environment variable).",
+                self.endpoint.token_hint,
                 status=status,
             )
         if status == 429:

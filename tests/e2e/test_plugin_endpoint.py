@@ -1,0 +1,149 @@
+"""A Hugging Face plugin that names its own endpoint (llm-vscode's llm.url/llm.backend,
+sent with every llm-ls/getCompletions): honoured when it is inside the network and the
+admin policy does not pin the engine, refused with a message otherwise (the configured
+engine answers). The endpoint is our real team endpoint on 127.0.0.1 with API tokens;
+its /metrics page counts completions per token, which proves where an answer came from.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from audit_session import audited_session, connects
+from endpoints import add_token, team_endpoint
+from lsp_session import (
+    ADD_PREFIX,
+    ADD_SUFFIX,
+    caps,
+    end_of,
+    open_doc,
+    send_raw_request,
+    session,
+    stats,
+    wait_for_message,
+)
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory, clean_env) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("plugin-tokens") / "tokens.json"
+    return path, add_token("plugin-user", path, clean_env)
+
+
+@pytest.fixture(scope="module")
+def endpoint(clean_env, tokens):
+    env = {**clean_env, "SAFECODER_ENGINE_N_THREADS": "1"}
+    with team_endpoint(["--tokens", str(tokens[0]), "--slots", "2"], env) as url:
+        yield url
+
+
+def completions_by(url: str, token: str, name: str) -> int:
+    """Completions the endpoint answered for the token called ``name``."""
+    request = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    pattern = rf'safecoder_endpoint_completions_total\{{token="{name}",[^}}]*\}} (\d+)'
+    return sum(int(n) for n in re.findall(pattern, text))
+
+
+MUL_PREFIX = "def mul(a, b):\n    return "
+
+
+def plugin_params(
+    uri: str, url: str, backend: str = "openai", token: str | None = None, prefix=ADD_PREFIX
+) -> dict:
+    """llm-vscode's getCompletions with llm.backend / llm.url set to a team endpoint
+    (what llm-ls posts to: the URL with its API path) and FIM tokens for Qwen."""
+    line, character = end_of(prefix)
+    params = {
+        "position": {"line": line, "character": character},
+        "textDocument": {"uri": uri},
+        "model": "qwen2.5-coder",
+        "backend": backend,
+        "url": url + "/v1/completions",
+        "tokensToClear": ["<|endoftext|>"],
+        "requestBody": {"parameters": {"max_new_tokens": 60, "temperature": 0.2}},
+        "fim": {
+            "enabled": True,
+            "prefix": "<|fim_prefix|>",
+            "middle": "<|fim_middle|>",
+            "suffix": "<|fim_suffix|>",
+        },
+        "contextWindow": 2048,
+        "tlsSkipVerifyInsecure": False,
+        "ide": "vscode",
+        "disableUrlPathCompletion": False,
+    }
+    if token is not None:
+        params["apiToken"] = token
+    return params
+
+
+async def get(client, params: dict, msg_id: str, prefix: str = ADD_PREFIX) -> str:
+    open_doc(client, params["textDocument"]["uri"], prefix + ADD_SUFFIX)
+    result = await send_raw_request(client, "llm-ls/getCompletions", params, msg_id)
+    return "".join(c["generated_text"] for c in result["completions"])
+
+
+async def test_the_plugins_endpoint_answers_with_the_plugins_token(clean_env, endpoint, tokens):
+    before = completions_by(endpoint, tokens[1], "plugin-user")
+    async with session(clean_env, caps("vscode")) as client:  # configured: the local model
+        text = await get(client, plugin_params("file:///w/p1.py", endpoint, token=tokens[1]), "p1")
+        assert "a + b" in text
+        message = await wait_for_message(client, "the endpoint the plugin names")
+        assert endpoint in message and tokens[1] not in message
+        assert (await stats(client))["plugin_endpoint"] == endpoint
+        # The answer came from the endpoint, under the plugin's token.
+        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 1
+        # Another function: the same client again (a new answer, not the cache's).
+        params = plugin_params("file:///w/p2.py", endpoint, token=tokens[1], prefix=MUL_PREFIX)
+        text = await get(client, params, "p2", MUL_PREFIX)
+        assert "a * b" in text
+        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 2
+
+
+async def test_without_the_plugins_token_the_endpoint_refuses_and_the_user_is_told(
+    clean_env, endpoint, tokens
+):
+    # The configured token (SAFECODER_API_TOKEN) is the team's; it is never sent to
+    # an endpoint a plugin chose: without its own apiToken the plugin gets a 401.
+    env = {**clean_env, "SAFECODER_API_TOKEN": tokens[1]}
+    before = completions_by(endpoint, tokens[1], "plugin-user")
+    async with session(env, caps("vscode")) as client:
+        assert await get(client, plugin_params("file:///w/p3.py", endpoint), "p3") == ""
+        message = await wait_for_message(client, "refused the token")
+        assert "401" in message and "the plugin's own" in message
+    assert completions_by(endpoint, tokens[1], "plugin-user") == before
+
+
+async def test_a_public_plugin_url_is_refused_and_never_contacted(clean_env, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    async with audited_session(clean_env, audit) as client:
+        params = plugin_params("file:///w/p4.py", "http://93.184.216.34:8080", backend="tgi")
+        text = await get(client, params, "p4")
+        assert "a + b" in text  # the configured engine (the local model) answered
+        message = await wait_for_message(client, "is not used")
+        assert "93.184.216.34" in message and "network.allowed_hosts" in message
+        assert "engine.kind = llamacpp" in message
+    assert not [c for c in connects(audit) if c[0] == "93.184.216.34"]
+
+
+async def test_an_admin_policy_that_pins_the_engine_wins_over_the_plugin(
+    clean_env, endpoint, tokens, tmp_path
+):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[engine]\nkind = "llamacpp"\n')
+    env = {**clean_env, "SAFECODER_POLICY": str(policy)}
+    before = completions_by(endpoint, tokens[1], "plugin-user")
+    async with session(env, caps("vscode")) as client:
+        text = await get(client, plugin_params("file:///w/p5.py", endpoint, token=tokens[1]), "p5")
+        assert "a + b" in text
+        message = await wait_for_message(client, "is not used")
+        assert "engine.kind is pinned" in message and str(policy) in message
+        assert (await stats(client))["plugin_endpoint"] is None
+    assert completions_by(endpoint, tokens[1], "plugin-user") == before
