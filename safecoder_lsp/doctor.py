@@ -49,7 +49,7 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
     remote = cfg.engine.kind != "llamacpp"
     needs_model = not remote or cfg.engine.fallback == "local"
     path = _check_model(r, cfg.model.path, required=needs_model)
-    _check_llama(r)
+    _check_llama(r, cfg, needs_model)
     if load_engine and (path is not None or not needs_model):
         _check_engine(r, cfg)
     index = cfg.attribution.index
@@ -86,7 +86,7 @@ def _check_model(r: Report, configured: str, required: bool = True) -> Path | No
     return None
 
 
-def _check_llama(r: Report) -> None:
+def _check_llama(r: Report, cfg, local: bool) -> None:
     try:
         import llama_cpp
     except ImportError as exc:
@@ -96,6 +96,13 @@ def _check_llama(r: Report) -> None:
     r.line(
         "ok", "llama-cpp-python", f"{llama_cpp.__version__}, GPU offload: {'yes' if gpu else 'no'}"
     )
+    if gpu and local and cfg.engine.n_gpu_layers == 0:
+        r.line(
+            "warn",
+            "GPU",
+            "this build can offload to a GPU; engine.n_gpu_layers = 0 keeps the model on the CPU",
+            "set engine.n_gpu_layers = -1 (all layers), e.g. SAFECODER_ENGINE_N_GPU_LAYERS=-1",
+        )
 
 
 def _check_engine(r: Report, cfg) -> None:
