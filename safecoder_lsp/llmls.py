@@ -70,6 +70,7 @@ def parse_get_completions(params: Any) -> GetCompletionsParams:
         raise LlmLsParamsError(f"tokensToClear must be a list of strings, got {clear!r}")
     fim = params.get("fim") or {}
     window = _get(params, "contextWindow")
+    token = _get(params, "apiToken")
     return GetCompletionsParams(
         uri=doc["uri"],
         line=_int(pos.get("line"), "position.line"),
@@ -78,7 +79,7 @@ def parse_get_completions(params: Any) -> GetCompletionsParams:
         backend=str(params.get("backend") or ""),
         url=str(params.get("url") or ""),
         model=str(params.get("model") or ""),
-        api_token=_get(params, "apiToken") if isinstance(_get(params, "apiToken"), str) else "",
+        api_token=token if isinstance(token, str) else "",
         ide=str(params.get("ide") or ""),
         fim=fim if isinstance(fim, Mapping) else {},
         context_window=window if isinstance(window, int) and not isinstance(window, bool) else None,

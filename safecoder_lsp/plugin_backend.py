@@ -50,6 +50,14 @@ _API_PATHS = (
     "/infill",
 )
 PINNING_KEYS = ("engine.kind", "engine.url")
+# A host that did not resolve is tried again after this long (DNS may come back).
+RESOLVE_RETRY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str
+    retry_after_s: float | None = None  # None: holds until the configuration changes
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,8 @@ def requested(p: GetCompletionsParams) -> PluginBackend | None:
     url = p.url.strip()
     if kind is None or not url:
         return None
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     fim = None
     if p.fim.get("enabled"):
@@ -106,14 +115,17 @@ def requested(p: GetCompletionsParams) -> PluginBackend | None:
     return PluginBackend(backend, kind, base_url(url), p.model.strip(), fim, p.api_token)
 
 
-def _not_used(plugin: PluginBackend, config: Config, why: str) -> str:
-    return (
+def _not_used(
+    plugin: PluginBackend, config: Config, why: str, retry_after_s: float | None = None
+) -> Refusal:
+    return Refusal(
         f"the plugin's endpoint {plugin.url} ({plugin.backend}) is not used: {why} "
-        f"Completions come from the configured engine (engine.kind = {config.engine.kind})."
+        f"Completions come from the configured engine (engine.kind = {config.engine.kind}).",
+        retry_after_s,
     )
 
 
-def policy_refusal(plugin: PluginBackend, config: Config, pinned: dict[str, str]) -> str | None:
+def policy_refusal(plugin: PluginBackend, config: Config, pinned: dict[str, str]) -> Refusal | None:
     """Why the admin policy does not let the plugin choose the endpoint (None: it does)."""
     for key in PINNING_KEYS:
         if key in pinned:
@@ -121,7 +133,7 @@ def policy_refusal(plugin: PluginBackend, config: Config, pinned: dict[str, str]
     return None
 
 
-def egress_refusal(plugin: PluginBackend, config: Config) -> str | None:
+def egress_refusal(plugin: PluginBackend, config: Config) -> Refusal | None:
     """Why the egress guard refuses the plugin's host (None: it may be called).
     Resolves the host: call it off the event loop."""
     from engine.remote import egress
@@ -133,7 +145,8 @@ def egress_refusal(plugin: PluginBackend, config: Config) -> str | None:
     try:
         resolved = egress.resolve(plugin.host, plugin.port)
     except EngineError as exc:
-        return _not_used(plugin, config, f"{exc.message} Check the plugin's url (llm.url).")
+        why = f"{exc.message} Check the plugin's url (llm.url)."
+        return _not_used(plugin, config, why, RESOLVE_RETRY_S)
     try:
         egress.check(plugin.host, [address for _, address in resolved], allowed)
     except EngineError as exc:

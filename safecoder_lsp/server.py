@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections import OrderedDict
 from typing import Any
@@ -84,7 +85,8 @@ class SafecoderServer(LanguageServer):
         self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
         # The endpoint a Hugging Face plugin named (plugin_backend): its key and service.
         self._plugin: tuple[plugin_backend.PluginBackend, CompletionService] | None = None
-        self._plugin_refused: dict[tuple, str] = {}
+        # key -> (why, when decided)
+        self._plugin_refused: dict[tuple, tuple[plugin_backend.Refusal, float]] = {}
 
     # -- helpers used by the handlers --------------------------------------------
     @property
@@ -119,8 +121,9 @@ class SafecoderServer(LanguageServer):
     def apply_config(self, result: LoadResult) -> None:
         old, new = self.config, result.config
         self.config = new
+        if engine_config_changed(old, new) or self.pinned != result.pinned:
+            self.close_plugin_service()  # built from the old configuration
         self.pinned = dict(result.pinned)
-        self.close_plugin_service()  # built from the old configuration
         if self.service is None or engine_config_changed(old, new):
             if self.service is not None:
                 self.service.worker.close(timeout=0)
@@ -128,9 +131,10 @@ class SafecoderServer(LanguageServer):
                     self.service.attributor.close()
             self.start_service(new)
         else:
-            self.service.settings = completion_settings(new)
             self.service._template_override = template_override(new)
-            self.service.cache.capacity = new.completion.cache_size
+            for service in self.services():  # the plugin's keeps its FIM template
+                service.settings = completion_settings(new)
+                service.cache.capacity = new.completion.cache_size
         problem = self.attach_attribution()
         if problem:
             self.tell(problem, t.MessageType.Warning)
@@ -149,17 +153,18 @@ class SafecoderServer(LanguageServer):
         when the policy or the egress guard does not allow it."""
         if self._plugin is not None and self._plugin[0].key == plugin.key:
             return self._plugin[1]
-        refusal = self._plugin_refused.get(plugin.key)
+        refusal = self._refused(plugin.key)
         if refusal is None:
             refusal = plugin_backend.policy_refusal(plugin, self.config, self.pinned)
-        if refusal is None:
-            loop = asyncio.get_running_loop()  # resolving the host may block
-            refusal = await loop.run_in_executor(
-                None, plugin_backend.egress_refusal, plugin, self.config
-            )
+            if refusal is None:
+                loop = asyncio.get_running_loop()  # resolving the host may block
+                refusal = await loop.run_in_executor(
+                    None, plugin_backend.egress_refusal, plugin, self.config
+                )
+            if refusal is not None:
+                self._plugin_refused[plugin.key] = (refusal, time.monotonic())
         if refusal is not None:
-            self._plugin_refused[plugin.key] = refusal
-            self.tell(refusal, t.MessageType.Warning)
+            self.tell(refusal.message, t.MessageType.Warning)
             return None
         self.close_plugin_service()
         config = plugin_backend.plugin_config(self.config, plugin)
@@ -174,6 +179,13 @@ class SafecoderServer(LanguageServer):
             t.MessageType.Info,
         )
         return service
+
+    def _refused(self, key: tuple) -> plugin_backend.Refusal | None:
+        """The refusal decided earlier for ``key``, unless it was to be tried again."""
+        refusal, decided = self._plugin_refused.get(key, (None, 0.0))
+        if refusal is None or refusal.retry_after_s is None:
+            return refusal
+        return refusal if time.monotonic() - decided < refusal.retry_after_s else None
 
     def close_plugin_service(self) -> None:
         """Drop the plugin's endpoint (its attribution index belongs to the main

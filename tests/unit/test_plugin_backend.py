@@ -9,6 +9,8 @@ import pytest
 from safecoder_lsp.config import load_config
 from safecoder_lsp.llmls import parse_get_completions
 from safecoder_lsp.plugin_backend import (
+    RESOLVE_RETRY_S,
+    Refusal,
     base_url,
     egress_refusal,
     plugin_config,
@@ -97,13 +99,13 @@ def test_the_policy_pinning_the_engine_refuses():
     cfg = config()
     assert policy_refusal(plugin, cfg, {"network.allowed_hosts": "admin policy /p"}) is None
     why = policy_refusal(plugin, cfg, {"engine.url": "admin policy /etc/safecoder/policy.toml"})
-    assert why is not None
-    assert "engine.url is pinned by the admin policy /etc/safecoder/policy.toml" in why
-    assert "engine.kind = llamacpp" in why
+    assert why is not None and why.retry_after_s is None  # holds until the config changes
+    assert "engine.url is pinned by the admin policy /etc/safecoder/policy.toml" in why.message
+    assert "engine.kind = llamacpp" in why.message
 
 
 def test_the_egress_guard_decides_on_the_resolved_address():
-    def refusal(url: str, **env: str) -> str | None:
+    def refusal(url: str, **env: str) -> Refusal | None:
         plugin = requested(parse_get_completions(params(backend="openai", url=url)))
         assert plugin is not None
         return egress_refusal(plugin, config(**env))
@@ -111,12 +113,13 @@ def test_the_egress_guard_decides_on_the_resolved_address():
     assert refusal("http://127.0.0.1:8000") is None
     assert refusal("http://10.1.2.3:8000") is None
     public = refusal("http://93.184.216.34:8000")
-    assert public is not None and "93.184.216.34" in public
-    assert "network.allowed_hosts" in public
+    assert public is not None and public.retry_after_s is None
+    assert "93.184.216.34" in public.message and "network.allowed_hosts" in public.message
     allowed = {"SAFECODER_NETWORK_ALLOWED_HOSTS": "93.184.216.34"}
     assert refusal("http://93.184.216.34:8000", **allowed) is None
     unknown = refusal("http://no-such-host.invalid:8000")
-    assert unknown is not None and "llm.url" in unknown
+    assert unknown is not None and "llm.url" in unknown.message
+    assert unknown.retry_after_s == RESOLVE_RETRY_S  # DNS may come back: decided again
 
 
 def test_the_plugins_engine_keeps_the_rest_of_the_configuration():
