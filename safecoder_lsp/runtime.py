@@ -26,10 +26,13 @@ ENGINE_KEYS = (
 )
 
 
-PLUGIN_TOKEN_HINT = (
-    "The token is the plugin's own (its apiToken: llm-vscode's login command, llm.nvim's "
-    "api_token): set one the endpoint accepts."
-)
+# An endpoint a Hugging Face plugin named: hints name the plugin's settings.
+PLUGIN_SETTINGS = {
+    "url_setting": "the plugin's url (llm.url)",
+    "kind_setting": "the plugin's backend (llm.backend)",
+    "token_hint": "The token is the plugin's own (its apiToken: llm-vscode's login command, "
+    "llm.nvim's api_token): set one the endpoint accepts.",
+}
 
 
 def completion_settings(config: Config) -> CompletionSettings:
@@ -135,7 +138,7 @@ def remote_engine(config: Config, token: str | None = None) -> Engine:
         client_cert=os.path.expanduser(e.client_cert),
         client_key=os.path.expanduser(e.client_key),
         allowed=allowed,
-        **({"token_hint": PLUGIN_TOKEN_HINT} if token is not None else {}),
+        **(PLUGIN_SETTINGS if token is not None else {}),
     )
     if url.startswith("https:"):
         tls_context(endpoint)  # unreadable CA bundle / client certificate: say so now

@@ -68,11 +68,18 @@ class Endpoint:
     client_cert: str = ""  # PEM certificate (and key, or client_key) for mTLS
     client_key: str = ""
     allowed: egress.Allowed = field(default_factory=egress.Allowed)
-    # How to fix a refused token (where this token comes from).
+    # The settings the user changes to fix this endpoint, named in error hints (a
+    # Hugging Face plugin's endpoint names the plugin's settings instead).
+    url_setting: str = "engine.url"
+    kind_setting: str = "engine.kind"
     token_hint: str = (
         "Put a valid token in the file engine.api_token_file names "
         "(or the SAFECODER_API_TOKEN environment variable)."
     )
+
+    @property
+    def mismatch_hint(self) -> str:
+        return f"Check that {self.kind_setting} matches the server behind {self.url_setting}."
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -195,7 +202,7 @@ class Stream:
                 except ValueError as exc:
                     raise RemoteError(
                         f"the endpoint {url} sent a malformed stream event ({payload[:80]!r}).",
-                        "Check that engine.kind matches the server behind engine.url.",
+                        self._client.endpoint.mismatch_hint,
                     ) from exc
         finally:
             self.close()
@@ -286,7 +293,7 @@ class Client:
         except ValueError as exc:
             raise RemoteError(
                 f"the endpoint {self.endpoint.url} answered with malformed JSON ({data[:80]!r}).",
-                "Check that engine.kind matches the server behind engine.url.",
+                self.endpoint.mismatch_hint,
             ) from exc
 
     def open_stream(
@@ -329,7 +336,8 @@ class Client:
         if isinstance(exc, ConnectionRefusedError):
             return RemoteError(
                 f"the endpoint {url} is not running (connection refused).",
-                "Start it, or check engine.url; completions resume when it is back.",
+                f"Start it, or check {self.endpoint.url_setting}; completions resume when it "
+                "is back.",
                 retryable=True,
                 endpoint_fault=True,
             )
@@ -349,7 +357,7 @@ class Client:
         if isinstance(exc, OSError):
             return RemoteError(
                 f"cannot reach the endpoint {url}: {exc}.",
-                "Check engine.url.",
+                f"Check {self.endpoint.url_setting}.",
                 retryable=True,
                 endpoint_fault=True,
             )
@@ -371,7 +379,9 @@ class Client:
             )
         return RemoteError(
             f"the endpoint {url} answered HTTP {status}: {detail}.",
-            "See the endpoint's log." if status >= 500 else "Check engine.kind and engine.url.",
+            "See the endpoint's log."
+            if status >= 500
+            else f"Check {self.endpoint.kind_setting} and {self.endpoint.url_setting}.",
             retryable=status in (502, 503, 504),
             endpoint_fault=status >= 500,
             status=status,

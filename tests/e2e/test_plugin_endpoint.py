@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from audit_session import audited_session, connects
-from endpoints import add_token, team_endpoint
+from endpoints import add_token, free_port, team_endpoint
 from lsp_session import (
     ADD_PREFIX,
     ADD_SUFFIX,
@@ -147,3 +147,12 @@ async def test_an_admin_policy_that_pins_the_engine_wins_over_the_plugin(
         assert "engine.kind is pinned" in message and str(policy) in message
         assert (await stats(client))["plugin_endpoint"] is None
     assert completions_by(endpoint, tokens[1], "plugin-user") == before
+
+
+async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(clean_env):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with session(clean_env, caps("vscode")) as client:
+        assert await get(client, plugin_params("file:///w/p6.py", url), "p6") == ""
+        message = await wait_for_message(client, "is not running")
+        assert url in message and "the plugin's url (llm.url)" in message
+        assert "engine.url" not in message
