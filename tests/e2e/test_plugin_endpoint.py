@@ -19,12 +19,14 @@ from lsp_session import (
     ADD_SUFFIX,
     caps,
     end_of,
+    messages,
     open_doc,
     send_raw_request,
     session,
     stats,
     wait_for_message,
 )
+from lsprotocol import types as t
 
 pytestmark = pytest.mark.model
 
@@ -52,6 +54,7 @@ def completions_by(url: str, token: str, name: str) -> int:
 
 
 MUL_PREFIX = "def mul(a, b):\n    return "
+SUB_PREFIX = "def sub(a, b):\n    return "
 
 
 def plugin_params(
@@ -156,3 +159,27 @@ async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(c
         message = await wait_for_message(client, "is not running")
         assert url in message and "the plugin's url (llm.url)" in message
         assert "engine.url" not in message
+
+
+async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it(
+    clean_env, endpoint, tokens
+):
+    """A configuration change that leaves the engine alone keeps the plugin's client
+    (a request in flight is not cut) and its completion settings apply there too."""
+    before = completions_by(endpoint, tokens[1], "plugin-user")
+    async with session(clean_env, caps("vscode")) as client:
+        params = plugin_params("file:///w/p7.py", endpoint, token=tokens[1])
+        assert "a + b" in await get(client, params, "p7")
+        client.workspace_did_change_configuration(
+            t.DidChangeConfigurationParams(
+                settings={"safecoder": {"completion": {"single_line_max_tokens": 2}}}
+            )
+        )
+        params = plugin_params("file:///w/p8.py", endpoint, token=tokens[1], prefix=MUL_PREFIX)
+        text = await get(client, params, "p8", MUL_PREFIX)
+        assert text and "a * b" not in text  # 2 tokens ("a", " *"): the new setting
+        params = plugin_params("file:///w/p9.py", endpoint, token=tokens[1], prefix=SUB_PREFIX)
+        text = await get(client, params, "p9", SUB_PREFIX)
+        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 3
+        assert not [m for m in messages(client) if "closed" in m]
+        assert (await stats(client))["plugin_endpoint"] == endpoint
