@@ -2,11 +2,13 @@
 sent with every llm-ls/getCompletions): honoured when it is inside the network and the
 admin policy does not pin the engine, refused with a message otherwise (the configured
 engine answers). The endpoint is our real team endpoint on 127.0.0.1 with API tokens;
-its /metrics page counts completions per token, which proves where an answer came from.
+its /metrics page counts the requests it served (only with a valid token) and those it
+refused (401), which proves where an answer came from and which token went with it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import urllib.request
 from pathlib import Path
@@ -44,13 +46,30 @@ def endpoint(clean_env, tokens):
         yield url
 
 
-def completions_by(url: str, token: str, name: str) -> int:
-    """Completions the endpoint answered for the token called ``name``."""
+def completion_requests(url: str, token: str, statuses: tuple[str, ...] = ()) -> int:
+    """/v1/completions requests the endpoint has seen, with these HTTP statuses (all
+    when none are named). 200 and 499 (our client closed the stream once the line was
+    complete) are the ones it served; 401 a missing or wrong token."""
     request = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
-    pattern = rf'safecoder_endpoint_completions_total\{{token="{name}",[^}}]*\}} (\d+)'
-    return sum(int(n) for n in re.findall(pattern, text))
+    pattern = r'safecoder_endpoint_requests_total\{route="/v1/completions",status="(\d+)"\} (\d+)'
+    found = re.findall(pattern, text)
+    return sum(int(n) for status, n in found if not statuses or status in statuses)
+
+
+SERVED = ("200", "499")
+
+
+async def reaches(url: str, token: str, expected: int, statuses=SERVED) -> int:
+    """The count once it is ``expected`` (the endpoint counts a request after its last
+    byte went out, or after it noticed the client left), or what it is after 5 s."""
+    for _ in range(50):
+        count = completion_requests(url, token, statuses)
+        if count >= expected:
+            return count
+        await asyncio.sleep(0.1)
+    return count
 
 
 MUL_PREFIX = "def mul(a, b):\n    return "
@@ -94,7 +113,7 @@ async def get(client, params: dict, msg_id: str, prefix: str = ADD_PREFIX) -> st
 
 
 async def test_the_plugins_endpoint_answers_with_the_plugins_token(clean_env, endpoint, tokens):
-    before = completions_by(endpoint, tokens[1], "plugin-user")
+    before = completion_requests(endpoint, tokens[1], SERVED)
     async with session(clean_env, caps("vscode")) as client:  # configured: the local model
         text = await get(client, plugin_params("file:///w/p1.py", endpoint, token=tokens[1]), "p1")
         assert "a + b" in text
@@ -102,12 +121,12 @@ async def test_the_plugins_endpoint_answers_with_the_plugins_token(clean_env, en
         assert endpoint in message and tokens[1] not in message
         assert (await stats(client))["plugin_endpoint"] == endpoint
         # The answer came from the endpoint, under the plugin's token.
-        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 1
+        assert await reaches(endpoint, tokens[1], before + 1) == before + 1
         # Another function: the same client again (a new answer, not the cache's).
         params = plugin_params("file:///w/p2.py", endpoint, token=tokens[1], prefix=MUL_PREFIX)
         text = await get(client, params, "p2", MUL_PREFIX)
         assert "a * b" in text
-        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 2
+        assert await reaches(endpoint, tokens[1], before + 2) == before + 2
 
 
 async def test_without_the_plugins_token_the_endpoint_refuses_and_the_user_is_told(
@@ -116,12 +135,14 @@ async def test_without_the_plugins_token_the_endpoint_refuses_and_the_user_is_to
     # The configured token (SAFECODER_API_TOKEN) is the team's; it is never sent to
     # an endpoint a plugin chose: without its own apiToken the plugin gets a 401.
     env = {**clean_env, "SAFECODER_API_TOKEN": tokens[1]}
-    before = completions_by(endpoint, tokens[1], "plugin-user")
+    before = completion_requests(endpoint, tokens[1], SERVED)
+    refused = completion_requests(endpoint, tokens[1], ("401",))
     async with session(env, caps("vscode")) as client:
         assert await get(client, plugin_params("file:///w/p3.py", endpoint), "p3") == ""
+        assert await reaches(endpoint, tokens[1], refused + 1, ("401",)) == refused + 1
         message = await wait_for_message(client, "refused the token")
         assert "401" in message and "the plugin's own" in message
-    assert completions_by(endpoint, tokens[1], "plugin-user") == before
+    assert completion_requests(endpoint, tokens[1], SERVED) == before
 
 
 async def test_a_public_plugin_url_is_refused_and_never_contacted(clean_env, tmp_path):
@@ -142,14 +163,14 @@ async def test_an_admin_policy_that_pins_the_engine_wins_over_the_plugin(
     policy = tmp_path / "policy.toml"
     policy.write_text('[engine]\nkind = "llamacpp"\n')
     env = {**clean_env, "SAFECODER_POLICY": str(policy)}
-    before = completions_by(endpoint, tokens[1], "plugin-user")
+    before = completion_requests(endpoint, tokens[1])
     async with session(env, caps("vscode")) as client:
         text = await get(client, plugin_params("file:///w/p5.py", endpoint, token=tokens[1]), "p5")
         assert "a + b" in text
         message = await wait_for_message(client, "is not used")
         assert "engine.kind is pinned" in message and str(policy) in message
         assert (await stats(client))["plugin_endpoint"] is None
-    assert completions_by(endpoint, tokens[1], "plugin-user") == before
+    assert completion_requests(endpoint, tokens[1]) == before  # not one request
 
 
 async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(clean_env):
@@ -166,7 +187,7 @@ async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it
 ):
     """A configuration change that leaves the engine alone keeps the plugin's client
     (a request in flight is not cut) and its completion settings apply there too."""
-    before = completions_by(endpoint, tokens[1], "plugin-user")
+    before = completion_requests(endpoint, tokens[1], SERVED)
     async with session(clean_env, caps("vscode")) as client:
         params = plugin_params("file:///w/p7.py", endpoint, token=tokens[1])
         assert "a + b" in await get(client, params, "p7")
@@ -180,6 +201,6 @@ async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it
         assert text and "a * b" not in text  # 2 tokens ("a", " *"): the new setting
         params = plugin_params("file:///w/p9.py", endpoint, token=tokens[1], prefix=SUB_PREFIX)
         text = await get(client, params, "p9", SUB_PREFIX)
-        assert completions_by(endpoint, tokens[1], "plugin-user") == before + 3
+        assert await reaches(endpoint, tokens[1], before + 3) == before + 3
         assert not [m for m in messages(client) if "closed" in m]
         assert (await stats(client))["plugin_endpoint"] == endpoint
