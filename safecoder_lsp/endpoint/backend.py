@@ -24,6 +24,8 @@ class Generation(Protocol):
 
     def __iter__(self) -> Iterator[str]: ...
 
+    def wait(self, timeout: float | None = None) -> bool: ...  # True once it ended
+
 
 class Backend(Protocol):
     fim_template: FimTemplate | None

@@ -169,7 +169,8 @@ class EndpointMetrics:
         self.completions: Counter = r.add(
             Counter(
                 p + "completions_total",
-                "Completions answered, by API token name and finish reason.",
+                "Completions answered, by API token name and finish reason "
+                "(client_closed: the client stopped reading once it had enough).",
                 ("token", "finish_reason"),
             )
         )

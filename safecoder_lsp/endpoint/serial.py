@@ -98,6 +98,11 @@ class SerialGeneration:
         self._job: _Job | None = None
         self.stats: GenerationStats | None = None
         self.error: EngineError | None = None
+        self._done = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the generation ended; True if it did within ``timeout``."""
+        return self._done.wait(timeout)
 
     def __iter__(self) -> Iterator[str]:
         while True:
@@ -117,6 +122,7 @@ class SerialGeneration:
     def _finish(self, stats: GenerationStats, error: EngineError | None = None) -> None:
         self.stats = stats
         self.error = error
+        self._done.set()
         self._pieces.put(_END)
 
 

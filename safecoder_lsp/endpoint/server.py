@@ -62,6 +62,7 @@ TOKEN_HINT = (
     "`safecoder-lsp endpoint token add NAME` printed on the endpoint's host."
 )
 CLIENT_GONE = 499  # logged and counted; never sent (nobody is listening)
+CLIENT_CLOSED = "client_closed"  # finish reason counted for a client that stopped reading
 
 # canonical route -> (method, handler name, needs a token)
 ROUTES: dict[str, tuple[str, str, bool]] = {
@@ -206,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         self._user = "-"
         self._id = "-"
         self._note = ""
+        self._generation: Generation | None = None
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         self._body_unread = chunked or self.headers.get("Content-Length", "0").strip() != "0"
         path = urlsplit(self.path).path
@@ -231,6 +233,7 @@ class Handler(BaseHTTPRequestHandler):
             self._status = CLIENT_GONE
             self.close_connection = True
             app.metrics.client_gone.inc()
+            self._account_closed()
         except Exception as exc:
             log.exception("request %s failed", self._id)
             if self._status:  # the answer had begun: it cannot become an error now
@@ -455,7 +458,7 @@ class Handler(BaseHTTPRequestHandler):
             log.info("%s prompt=%r", self._id, prompt)
         cancel = CancelToken()
         with app.watcher.watching(self.connection, cancel) as watch:
-            generation = app.backend.submit(request, cancel, user=self._user)
+            generation = self._generation = app.backend.submit(request, cancel, user=self._user)
             if params.stream and app.judge is None:
                 self._stream(answer, generation, cancel, watch)
             else:
@@ -493,6 +496,17 @@ class Handler(BaseHTTPRequestHandler):
         if app.include_code:
             log.info("%s text=%r", self._id, text)
         return usage(prompt_tokens, generated)
+
+    def _account_closed(self) -> None:
+        """A client that stopped reading once it had what it wanted (our language
+        server closes the stream when the line is complete) was still served: its
+        tokens count for its API token, finish_reason "client_closed"."""
+        generation = self._generation
+        if generation is None or not generation.wait(2):  # cancelled: ends at once
+            return
+        if generation.stats is None or not generation.stats.generated_tokens:
+            return  # gone before anything was generated (in the queue, say)
+        self._finish(generation, "", CLIENT_CLOSED)
 
     def _judge(self, before: str, text: str) -> tuple[str, str | None, list[dict[str, Any]]]:
         """(text, finish reason if blocked, references) after attribution."""

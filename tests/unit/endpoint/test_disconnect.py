@@ -55,9 +55,22 @@ def gone_count(served) -> float:
     raise AssertionError("no client_gone metric")
 
 
+def sample(served, name: str) -> float:
+    """A sample's value in /metrics (0 when it is not there yet)."""
+    for line in served.metrics().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+CLOSED = 'safecoder_endpoint_completions_total{token="alice",finish_reason="client_closed"}'
+GENERATED = 'safecoder_endpoint_generated_tokens_total{token="alice"}'
+
+
 def test_a_stream_whose_client_hangs_up_is_cancelled(served, backend):
     before = backend.stats()
     gone = gone_count(served)
+    closed, generated = sample(served, CLOSED), sample(served, GENERATED)
     sock = send(served, {"prompt": COUNTING, "max_tokens": 256, "stream": True})
     received = b""
     while b"data: " not in received:
@@ -70,6 +83,10 @@ def test_a_stream_whose_client_hangs_up_is_cancelled(served, backend):
     assert after["completed"] == before["completed"]
     assert stopped_in < 5  # 256 tokens would take several times longer
     wait_for(lambda: gone_count(served) == gone + 1)
+    # It was served up to there: counted for its token (our language server closes the
+    # stream like this once the line is complete).
+    wait_for(lambda: sample(served, CLOSED) == closed + 1)
+    assert sample(served, GENERATED) > generated
     started = time.monotonic()
     answer = served.complete(prompt=FIM_PROMPT, max_tokens=2)
     assert answer.status == 200
@@ -101,11 +118,14 @@ def test_a_request_whose_client_hangs_up_in_the_queue_never_runs(served, backend
     try:
         wait_for(lambda: backend.stats()["active"] == 1)
         before = backend.stats()
+        closed = sample(served, CLOSED)
         sock = send(served, {"prompt": COUNTING, "max_tokens": 8})
         wait_for(lambda: backend.stats()["queued"] == 1)
         sock.close()
         wait_for(lambda: backend.stats()["queued"] == 0, timeout=5)  # while the engine is held
         assert backend.stats()["dropped"] == before["dropped"] + 1
+        time.sleep(0.2)
+        assert sample(served, CLOSED) == closed  # nothing was generated for it
     finally:
         release.set()
     "".join(held)
