@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from engine.base import EngineError
+from engine.base import EngineError, EngineInfo
 from safecoder_lsp.config import Config
 from safecoder_lsp.endpoint import tokens as token_file
 from safecoder_lsp.endpoint.backend import Backend
@@ -227,6 +227,17 @@ def make_backend(config: Config, slots: int) -> Backend:
     return backend
 
 
+def unused_gpu(info: EngineInfo, config: Config) -> str | None:
+    """A warning when the build could offload to a GPU but the model stays on the CPU
+    (a team endpoint on a GPU machine without engine.n_gpu_layers set)."""
+    if info.details.get("gpu_offload") != "True" or config.engine.n_gpu_layers != 0:
+        return None
+    return (
+        "this llama-cpp-python build can offload to a GPU, but engine.n_gpu_layers = 0 "
+        "keeps the model on the CPU; set SAFECODER_ENGINE_N_GPU_LAYERS=-1 (all layers)."
+    )
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -309,6 +320,9 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     info = backend.info()
     log.info("model %s loaded in %.2f s", info.model, time.monotonic() - started)
+    unused = unused_gpu(info, config)
+    if unused:
+        print(f"warning: {unused}", file=sys.stderr)
 
     # 5. the port
     limiter = RateLimiter(args.rate_limit, args.rate_burst)

@@ -168,3 +168,23 @@ def test_one_slot_serves_one_at_a_time_on_the_local_engine(monkeypatch):
         assert isinstance(backend, SerialBackend) and made == ["llamacpp"]
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(
+    ("offload", "layers", "warned"),
+    [("True", 0, True), ("True", -1, False), ("True", 20, False), ("False", 0, False)],
+)
+def test_a_gpu_build_serving_from_the_cpu_is_warned_about(offload, layers, warned):
+    from engine.base import EngineInfo
+    from safecoder_lsp.cli_endpoint import unused_gpu
+    from safecoder_lsp.config import load_config
+
+    env = {"SAFECODER_ENGINE_N_GPU_LAYERS": str(layers)}
+    config = load_config(user_file=None, env=env, policy=[]).config
+    info = EngineInfo(
+        kind="llamacpp-batched", model="m", n_ctx=4096, details={"gpu_offload": offload}
+    )
+    warning = unused_gpu(info, config)
+    assert (warning is not None) is warned
+    if warned:
+        assert "SAFECODER_ENGINE_N_GPU_LAYERS=-1" in warning
