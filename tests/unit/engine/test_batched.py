@@ -405,10 +405,12 @@ def test_close_cancels_queued_and_running_generations(model_path):
 
 
 @pytest.mark.model
-def test_kv_layout_is_separate_streams_without_gpu_offload(beng, shared):
-    # This build has no GPU offload: the default is one stream per slot.
-    assert not llama_cpp.llama_supports_gpu_offload()
-    assert beng.info().details["kv_unified"] == "False"
+def test_kv_layout_is_shared_only_with_gpu_offload(model_path, beng, shared):
+    assert beng.info().details["kv_unified"] == "False"  # n_gpu_layers 0: the CPU
+    # Layers asked on the GPU: shared if this build can offload (a CPU build cannot).
+    with BatchedEngine(model_path, slots=2, n_ctx=512, n_gpu_layers=-1) as eng:
+        can = bool(llama_cpp.llama_supports_gpu_offload())
+        assert eng.info().details["kv_unified"] == str(can)
     details = shared.info().details
     assert details["kv_unified"] == "True"
     # The shared buffer holds slots x n_ctx cells, but a slot still gets n_ctx.
