@@ -123,6 +123,7 @@ class SafecoderServer(LanguageServer):
         self.config = new
         if engine_config_changed(old, new) or self.pinned != result.pinned:
             self.close_plugin_service()  # built from the old configuration
+            self._plugin_refused.clear()  # decided under it
         self.pinned = dict(result.pinned)
         if self.service is None or engine_config_changed(old, new):
             if self.service is not None:
@@ -166,6 +167,8 @@ class SafecoderServer(LanguageServer):
         if refusal is not None:
             self.tell(refusal.message, t.MessageType.Warning)
             return None
+        if self._plugin is not None and self._plugin[0].key == plugin.key:
+            return self._plugin[1]  # made by a request that overlapped the check above
         self.close_plugin_service()
         config = plugin_backend.plugin_config(self.config, plugin)
         service = build_service(config, self.notify_from_engine, token=plugin.token)
@@ -189,8 +192,7 @@ class SafecoderServer(LanguageServer):
 
     def close_plugin_service(self) -> None:
         """Drop the plugin's endpoint (its attribution index belongs to the main
-        service); refusals are decided again under a new configuration."""
-        self._plugin_refused.clear()
+        service)."""
         if self._plugin is not None:
             self._plugin[1].worker.close(timeout=0)
             self._plugin = None

@@ -204,3 +204,16 @@ async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it
         assert await reaches(endpoint, tokens[1], before + 3) == before + 3
         assert not [m for m in messages(client) if "closed" in m]
         assert (await stats(client))["plugin_endpoint"] == endpoint
+
+
+async def test_overlapping_first_requests_share_one_client(clean_env, endpoint, tokens):
+    """Two requests for a plugin endpoint not used before, sent at once: both are
+    answered by it (the second does not replace the client the first is using)."""
+    async with session(clean_env, caps("vscode")) as client:
+        first = plugin_params("file:///w/o1.py", endpoint, token=tokens[1])
+        second = plugin_params("file:///w/o2.py", endpoint, token=tokens[1], prefix=MUL_PREFIX)
+        texts = await asyncio.gather(
+            get(client, first, "o1"), get(client, second, "o2", MUL_PREFIX)
+        )
+        assert "a + b" in texts[0] and "a * b" in texts[1]
+        assert not [m for m in messages(client) if "closed" in m]
