@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         "--gpu-layers", type=int, default=0, help="layers offloaded to a GPU by both servers"
     )
     parser.add_argument(
+        "--step-tokens", type=int, default=0, help="our endpoint's --step-tokens (experimental)"
+    )
+    parser.add_argument(
         "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
     )
     args = parser.parse_args(argv)
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "safecoder endpoint": lambda port: [
             sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
             "--host", "127.0.0.1", "--port", str(port), "--slots", str(args.slots),
-            "--rate-limit", "100000",
+            "--rate-limit", "100000", "--step-tokens", str(args.step_tokens),
         ],
     }  # fmt: skip
     os.environ.update(
@@ -263,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "slots": args.slots,
         "threads": args.threads,
         "gpu_layers": args.gpu_layers,
+        "step_tokens": args.step_tokens,
         "results": results,
         "throughput_ratio": ratios,
         "p95_4_over_p50_1": fairness,

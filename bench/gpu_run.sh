@@ -9,7 +9,8 @@
 #          background (~4 min on 16 cores; it goes on between calls)
 #   part   carry .gpu/m01, then .gpu/m02, ... (all but the last piece)
 #   bench  carry the last piece: joins and checks the model, waits for the build,
-#          runs bench.endpoint (both servers) and bench.latency with full offload
+#          runs bench.endpoint (both servers), ours again with --step-tokens 32 and
+#          64 (fixed-shape steps), and bench.latency, all with full offload
 # Used on 2026-11-28 (H200, CUDA 13.0): 8 calls, ~11 min of device time in all.
 set -u
 STAGE=${1:?stage}
@@ -76,6 +77,13 @@ bench)
         > "$OUT/endpoint.log" 2>&1
     grep -E "^(safecoder endpoint|llama-cpp-python server):|ratio|p95_4" "$OUT/endpoint.log"
     cp bench/out/endpoint.json "$OUT/" 2>/dev/null
+    # The fixed-shape experiment (--step-tokens): ours alone, same workload.
+    for n in 32 64; do
+        timeout 90 python3 -m bench.endpoint --ours-only --requests 24 --levels 1,4,16 \
+            --gpu-layers -1 --threads 4 --step-tokens $n > "$OUT/step$n.log" 2>&1
+        grep -E "^safecoder endpoint:|p95_4" "$OUT/step$n.log" | sed "s/^/step-tokens $n: /"
+        cp bench/out/endpoint.json "$OUT/step$n.json" 2>/dev/null
+    done
     SAFECODER_ENGINE_N_GPU_LAYERS=-1 timeout 150 python3 -m bench.latency --chars 300 \
         --out "$OUT/latency.json" > "$OUT/latency.log" 2>&1
     grep -vE "^(llama|load|print_info|ggml)|^\s" "$OUT/latency.log" | tail -n 25

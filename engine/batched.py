@@ -270,9 +270,15 @@ class BatchedEngine:
         n_batch: int = 512,
         n_gpu_layers: int = 0,
         kv_unified: bool | None = None,
+        step_tokens: int = 0,
     ) -> None:
         if slots < 1:
             raise EngineError(f"slots must be at least 1 (got {slots}).")
+        if step_tokens and not slots < step_tokens <= max(8, n_batch):
+            raise EngineError(
+                f"step_tokens must be more than the slots ({slots}) and at most n_batch "
+                f"({n_batch}); got {step_tokens}."
+            )
         path = Path(model_path).expanduser()
         self.model_path = path
         threads = n_threads or default_threads()
@@ -296,7 +302,8 @@ class BatchedEngine:
         llama_cpp = self._lc
         # One KV sequence of n_ctx per slot.
         params = llama_cpp.llama_context_params.from_buffer_copy(self._llm.context_params)
-        params.n_ctx = n_ctx * slots
+        # A fixed-shape step adds up to step_tokens padding cells for its duration.
+        params.n_ctx = n_ctx * slots + step_tokens
         params.n_seq_max = slots
         # None: one shared KV buffer when layers run on a GPU (one attention over
         # every sequence of a step: 1.7x the requests/s of separate streams at 16
@@ -305,6 +312,16 @@ class BatchedEngine:
         if kv_unified is None:
             kv_unified = bool(n_gpu_layers) and bool(llama_cpp.llama_supports_gpu_offload())
         unified = self._kv_unified = kv_unified
+        if step_tokens and not unified:
+            raise EngineError(
+                "step_tokens needs the shared KV buffer (kv_unified) that GPU offload uses.",
+                "Offload layers to a GPU (engine.n_gpu_layers on a GPU build of "
+                "llama-cpp-python), or leave step_tokens at 0.",
+            )
+        # Experimental (GPU): every step decodes exactly step_tokens tokens with one
+        # output per slot (idle slots and spare room padded), so llama.cpp can reuse
+        # its graph, and CUDA its captured graph, from one step to the next.
+        self._step_tokens = step_tokens
         params.kv_unified = unified
         params.n_batch = self._n_batch
         params.n_ubatch = self._n_batch
@@ -357,6 +374,7 @@ class BatchedEngine:
                 "prompt_tokens_reused",
                 "generated_tokens",
                 "steps",
+                "batch_tokens",  # tokens decoded, padding included
                 "decode_ms",
             ),
             0,
@@ -380,6 +398,7 @@ class BatchedEngine:
                 "n_gpu_layers": str(self._n_gpu_layers),
                 "gpu_offload": str(bool(self._lc.llama_supports_gpu_offload())),
                 "kv_unified": str(self._kv_unified),
+                "step_tokens": str(self._step_tokens),
                 "load_s": f"{self.load_s:.2f}",
             },
         )
@@ -640,22 +659,29 @@ class BatchedEngine:
             budget -= len(chunk)
         if not work:
             return
-        # With one KV stream per slot llama.cpp puts sequences in one micro-batch only
-        # when their ids are consecutive in batch order: order the batch by slot.
-        work.sort(key=lambda w: w[0].slot.id)
-        n = 0
-        for seq, tokens, logits in work:
-            pos = len(seq.slot.cached)
-            for i, tok in enumerate(tokens):
-                self._add(n, tok, pos + i, seq.slot.id, logits and i == len(tokens) - 1)
-                n += 1
-            seq.out = n - 1 if logits else -1
-        self._batch.n_tokens = n
+        if self._step_tokens:
+            work, pads = self._fixed_shape(prefill)
+        else:
+            pads = []
+            # With one KV stream per slot llama.cpp puts sequences in one micro-batch
+            # only when their ids are consecutive in batch order: order it by slot.
+            work.sort(key=lambda w: w[0].slot.id)
+            n = 0
+            for seq, tokens, logits in work:
+                pos = len(seq.slot.cached)
+                for i, tok in enumerate(tokens):
+                    self._add(n, tok, pos + i, seq.slot.id, logits and i == len(tokens) - 1)
+                    n += 1
+                seq.out = n - 1 if logits else -1
+            self._batch.n_tokens = n
         started = time.perf_counter()
         rc = lc.llama_decode(self._ctx, self._batch)
+        for slot_id, first in pads:  # padding leaves nothing behind
+            lc.llama_memory_seq_rm(self._mem, slot_id, first, -1)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         with self._cond:
             self._counters["steps"] += 1
+            self._counters["batch_tokens"] += self._batch.n_tokens
             self._counters["decode_ms"] += elapsed_ms
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
@@ -677,6 +703,53 @@ class BatchedEngine:
             except Exception as exc:  # e.g. the caller's should_stop raised
                 log.exception("generation failed")
                 self._finish(seq, None, EngineError(f"generation failed: {exc}"))
+
+    def _fixed_shape(
+        self, prefill: list[_Seq]
+    ) -> tuple[list[tuple[_Seq, list[int], bool]], list[tuple[int, int]]]:
+        """Fill the batch with exactly ``step_tokens`` tokens and one output per slot:
+        each slot's entry is its sequence's next token, or a chunk of its prompt, or
+        (idle slot) one padding token after its cache; the room left goes to prompt
+        chunks, then to padding after the last entry. Returns the real work (as
+        ``_step`` builds it) and the padding to remove: (slot id, first position)."""
+        total = self._step_tokens
+        room = total - self._n_slots  # tokens beyond one per slot
+        chunks: dict[int, list[int]] = {}
+        for seq in prefill:  # shortest remaining prompt first, as _step sorted them
+            start = len(seq.slot.cached)
+            take = 1 + max(0, min(room, len(seq.tokens) - start - 1))
+            chunks[seq.slot.id] = seq.tokens[start : start + take]
+            room -= take - 1
+        work: list[tuple[_Seq, list[int], bool]] = []
+        pads: list[tuple[int, int]] = []
+        n = 0
+        for slot in self._slots:
+            seq = slot.seq
+            pos = len(slot.cached)
+            if seq is not None and seq.next_token is not None:
+                tokens, finishing = [seq.next_token], True
+            elif seq is not None and slot.id in chunks:
+                tokens = chunks[slot.id]
+                finishing = pos + len(tokens) == len(seq.tokens)
+            else:  # idle (or admitted after this step's plan): one padding token
+                seq = None
+                tokens, finishing = [slot.cached[-1] if slot.cached else 0], False
+                pads.append((slot.id, pos))
+            for i, tok in enumerate(tokens):
+                self._add(n, tok, pos + i, slot.id, i == len(tokens) - 1)  # one output each
+                n += 1
+            if seq is not None:
+                work.append((seq, tokens, finishing))
+                seq.out = n - 1 if finishing else -1
+            last_slot, last_pos = slot.id, pos + len(tokens)
+        if room > 0:  # spare room: padding after the last slot's entry
+            for i in range(room):
+                self._add(n, 0, last_pos + i, last_slot, False)
+                n += 1
+            if not pads or pads[-1][0] != last_slot:
+                pads.append((last_slot, last_pos))
+        self._batch.n_tokens = n
+        return work, pads
 
     def _add(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
         b = self._batch

@@ -118,6 +118,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "the developers typing at the same time (16; 1 = one after the other on the "
         "plain engine)",
     )
+    serve.add_argument(
+        "--step-tokens",
+        type=int,
+        default=0,
+        metavar="N",
+        help="experimental, GPU only: decode exactly N tokens every step (padded) so the "
+        "GPU can replay one captured graph; more than --slots (0 = off)",
+    )
     serve.add_argument("--tls-cert", metavar="FILE", default="", help="serve HTTPS: PEM cert")
     serve.add_argument("--tls-key", metavar="FILE", default="", help="its PEM private key")
     serve.add_argument(
@@ -197,7 +205,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 # -- serve ----------------------------------------------------------------------------
-def make_backend(config: Config, slots: int) -> Backend:
+def make_backend(config: Config, slots: int, step_tokens: int = 0) -> Backend:
     """The batched engine for ``slots`` > 1, else SerialBackend (one at a time).
 
     Raises EngineError (with a hint) when the model cannot be loaded.
@@ -218,6 +226,7 @@ def make_backend(config: Config, slots: int) -> Backend:
             n_threads=e.n_threads,
             n_batch=e.n_batch,
             n_gpu_layers=e.n_gpu_layers,
+            step_tokens=step_tokens,
         )
     if backend is None:
         backend = SerialBackend(engine_factory(config.with_values({"engine.kind": "llamacpp"})))
@@ -312,7 +321,7 @@ def serve(args: argparse.Namespace) -> int:
     # 4. the model
     started = time.monotonic()
     try:
-        backend = make_backend(config, args.slots)
+        backend = make_backend(config, args.slots, args.step_tokens)
     except EngineError as exc:
         print_error(exc.message, exc.hint)
         if judge is not None:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from lsp_session import ADD_PREFIX, ADD_SUFFIX, end_of
+from support.localhttp import free_port
 
 pytestmark = pytest.mark.model
 
@@ -78,12 +79,6 @@ def test_doctor_fails_on_a_bad_model_path(tmp_path, clean_env):
     assert "[FAIL] model" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _lsp_message(payload: dict) -> bytes:
     body = json.dumps(payload).encode()
     return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
@@ -101,7 +96,7 @@ def _read_message(sock: socket.socket) -> dict:
 
 
 def test_serve_tcp(clean_env):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--tcp", f"127.0.0.1:{port}"],
         env=clean_env,

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.localhttp import free_port
 
 from safecoder_lsp.cli import main
 from safecoder_lsp.endpoint import tokens
@@ -92,17 +92,18 @@ def test_serve_with_a_missing_model_says_how_to_fix_it(tmp_path):
     assert "nope.gguf does not exist" in done.stderr and "fix:" in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.mark.model
+def test_serve_with_fixed_shape_steps_and_no_gpu_says_what_it_needs(tmp_path):
+    done = _serve(tmp_path, "--no-auth", "--step-tokens", "32", "--slots", "4")
+    assert done.returncode == 1
+    assert "shared KV buffer" in done.stderr and "engine.n_gpu_layers" in done.stderr
 
 
 @pytest.mark.model
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
     path = tmp_path / "tokens.json"
     secret = tokens.add(path, "alice")
-    port = _free_port()
+    port = free_port()
     options = ["--port", str(port), "--tokens", str(path), "--max-tokens", "4"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", *options],

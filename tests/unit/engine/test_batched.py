@@ -455,3 +455,38 @@ def test_shared_kv_buffer_reuses_a_slots_prefix_and_holds_every_slot_full(shared
     too_long = shared.submit(GenerationRequest("x = 1\n" * 800, max_tokens=2), CancelToken())
     with pytest.raises(EngineError, match="context holds 1024"):
         too_long.text()
+
+
+@pytest.fixture(scope="module")
+def fixed(model_path) -> Iterator[BatchedEngine]:
+    """Every step exactly 16 tokens with one output per slot (the GPU experiment)."""
+    eng = BatchedEngine(model_path, slots=3, n_ctx=1024, kv_unified=True, step_tokens=16)
+    yield eng
+    eng.close()
+
+
+@pytest.mark.model
+def test_fixed_shape_steps_pad_every_step_and_leave_no_padding_behind(fixed, engine):
+    before = fixed.stats()
+    gens = side_by_side_agree_with_serial(fixed, engine)  # same answers as unpadded
+    after = fixed.stats()
+    steps = after["steps"] - before["steps"]
+    assert steps > 0 and after["batch_tokens"] - before["batch_tokens"] == 16 * steps
+    # Prompts of ~20 tokens each took more than one 16-token step to evaluate (13
+    # tokens of room a step beyond one per slot), and the padding cells are gone:
+    # each slot's KV ends where its cached tokens end.
+    lc = fixed._lc
+    for slot in fixed._slots:
+        assert lc.llama_memory_seq_pos_max(fixed._mem, slot.id) == len(slot.cached) - 1
+    # A slot's cache is still reused: the same prompt again evaluates one token.
+    again = run(fixed, PROMPTS[0], user="u0", max_tokens=1)
+    assert again.slot == gens[0].slot and again.stats.evaluated_tokens == 1
+    assert fixed.info().details["step_tokens"] == "16"
+
+
+@pytest.mark.model
+def test_fixed_shape_steps_need_the_shared_buffer_and_room_for_every_slot(model_path):
+    with pytest.raises(EngineError, match="GPU offload"):
+        BatchedEngine(model_path, slots=2, n_ctx=512, kv_unified=False, step_tokens=8)
+    with pytest.raises(EngineError, match="more than the slots"):
+        BatchedEngine(model_path, slots=4, n_ctx=512, kv_unified=True, step_tokens=4)
