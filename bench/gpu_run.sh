@@ -37,8 +37,10 @@ start)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .gpu/whl/*.whl || exit 1
     # The image's llama.cpp build (its /opt/gcc g++) segfaults in
-    # llama_model::print_info (std::ostream inside libggml-cuda) when numpy is
-    # imported before llama_cpp; importing llama_cpp first in every process avoids it.
+    # llama_model::print_info (std::ostream inside libggml-cuda) when numpy was
+    # imported before llama_cpp. The safecoder-lsp commands load llama_cpp first
+    # themselves (safecoder_lsp/native.py); bench.latency's in-process replay does
+    # not, so it alone runs with this sitecustomize.
     mkdir -p /tmp/pre && echo "import llama_cpp" > /tmp/pre/sitecustomize.py
     tar xzf .gpu/llsrc.tgz -C /tmp || exit 1
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -70,7 +72,7 @@ bench)
     [ "$(cat /tmp/build.rc 2>/dev/null)" = 0 ] || { tail -n 60 /tmp/build.log; exit 1; }
     CUDA_HOME=$(cat /tmp/cuda_home)
     export LD_LIBRARY_PATH=$CUDA_HOME/lib64:${LD_LIBRARY_PATH:-}
-    export PYTHONPATH=/tmp/pre:/tmp/llsite:/tmp/site:$PWD SAFECODER_MODEL_DIR=/tmp/models
+    export PYTHONPATH=/tmp/llsite:/tmp/site:$PWD SAFECODER_MODEL_DIR=/tmp/models
     export PYTHONUNBUFFERED=1
     python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" || exit 1
     timeout 240 python3 -m bench.endpoint --requests 24 --levels 1,4,16 --gpu-layers -1 --threads 4 \
@@ -84,7 +86,8 @@ bench)
         grep -E "^safecoder endpoint:|p95_4" "$OUT/step$n.log" | sed "s/^/step-tokens $n: /"
         cp bench/out/endpoint.json "$OUT/step$n.json" 2>/dev/null
     done
-    SAFECODER_ENGINE_N_GPU_LAYERS=-1 timeout 150 python3 -m bench.latency --chars 300 \
+    SAFECODER_ENGINE_N_GPU_LAYERS=-1 PYTHONPATH=/tmp/pre:$PYTHONPATH \
+        timeout 150 python3 -m bench.latency --chars 300 \
         --out "$OUT/latency.json" > "$OUT/latency.log" 2>&1
     grep -vE "^(llama|load|print_info|ggml)|^\s" "$OUT/latency.log" | tail -n 25
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader

@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before the parser: building it imports the attribution code, which loads numpy.
+    if _loads_a_model(sys.argv[1:] if argv is None else argv):
+        from safecoder_lsp import native
+
+        native.preload()
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "serve"
@@ -152,6 +157,27 @@ def main(argv: list[str] | None = None) -> int:
         return cli_endpoint.run(args)
     parser.error(f"unknown command {command}")
     return 2
+
+
+COMMANDS = ("serve", "complete", "doctor", "model", "attribution", "endpoint")
+
+
+def _loads_a_model(argv: list[str]) -> bool:
+    """Will this command line load the local model (see safecoder_lsp.native)? Read
+    from the words alone: a wrong guess only costs the early load or skips it."""
+    words = [w for w in argv if not w.startswith("-")]
+    command = next((w for w in words if w in COMMANDS), "serve")
+    if command == "endpoint":
+        return "serve" in words[words.index("endpoint") + 1 :]
+    if command not in ("serve", "complete", "doctor"):
+        return False
+    from safecoder_lsp.config import load_config
+    from safecoder_lsp.native import uses_local_model
+
+    try:
+        return uses_local_model(load_config().config)
+    except Exception:  # the command itself reports a configuration it cannot use
+        return False
 
 
 def _serve(args: argparse.Namespace) -> int:

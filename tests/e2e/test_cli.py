@@ -133,3 +133,28 @@ def test_serve_tcp(clean_env):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def import_order(env: dict[str, str]) -> list[str]:
+    """Modules in the order their import finished when the server starts (stdin is
+    empty: it starts, reads the end and stops)."""
+    command = [sys.executable, "-X", "importtime", "-m", "safecoder_lsp", "--stdio"]
+    proc = subprocess.run(command, env=env, input="", capture_output=True, text=True, timeout=60)
+    return [
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    ]
+
+
+def test_a_server_that_runs_the_model_loads_llama_cpp_before_numpy(clean_env):
+    # safecoder_lsp.native: a CUDA build made with a newer g++ crashed loading the model
+    # when numpy's libraries were loaded first (seen on a GPU machine).
+    order = import_order(clean_env)
+    assert "llama_cpp.llama_cpp" in order and "numpy" in order
+    assert order.index("llama_cpp.llama_cpp") < order.index("numpy")
+    # A client of an endpoint has no model to load: llama.cpp is not loaded at start.
+    remote = {**clean_env, "SAFECODER_ENGINE_KIND": "openai"}
+    remote["SAFECODER_ENGINE_URL"] = "http://127.0.0.1:9"
+    order = import_order(remote)
+    assert "numpy" in order and "llama_cpp.llama_cpp" not in order
