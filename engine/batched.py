@@ -276,8 +276,8 @@ class BatchedEngine:
             raise EngineError(f"slots must be at least 1 (got {slots}).")
         if step_tokens and not slots < step_tokens <= max(8, n_batch):
             raise EngineError(
-                f"step_tokens must be more than the slots ({slots}) and at most n_batch "
-                f"({n_batch}); got {step_tokens}."
+                f"step_tokens must be more than the slots ({slots}) and at most the batch "
+                f"size ({max(8, n_batch)}); got {step_tokens}."
             )
         path = Path(model_path).expanduser()
         self.model_path = path
@@ -313,6 +313,7 @@ class BatchedEngine:
             kv_unified = bool(n_gpu_layers) and bool(llama_cpp.llama_supports_gpu_offload())
         unified = self._kv_unified = kv_unified
         if step_tokens and not unified:
+            self._llm.close()
             raise EngineError(
                 "step_tokens needs the shared KV buffer (kv_unified) that GPU offload uses.",
                 "Offload layers to a GPU (engine.n_gpu_layers on a GPU build of "

@@ -249,6 +249,13 @@ class NetworkConfig:
         "private and link-local addresses",
         workspace=False,
     )
+    plugin_endpoints: bool = _opt(
+        False,
+        "use the endpoint a Hugging Face plugin names (llm.url) when the egress guard "
+        "allows it; off: the configured engine answers (a repository's settings could "
+        "otherwise send code to a host of its choosing)",
+        workspace=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,21 @@ llm-vscode, llm.nvim and llm-intellij send their own ``backend``, ``url``, ``mod
 team that already pointed its plugins at an endpoint inside its network keeps that
 set-up with us: the request is honoured when
 
+- the user turned it on: ``network.plugin_endpoints = true`` (user file, environment or
+  admin policy; never workspace settings: the plugin's url may come from a
+  repository's own editor settings, which must not choose where code goes), and
 - it names an endpoint: a ``url`` with a backend we speak (tgi, openai, ollama,
   llamacpp; ``huggingface`` with a URL of its own is a TGI-style endpoint), and
 - the admin policy does not pin the engine (``engine.kind`` / ``engine.url``), and
 - the egress guard lets the host through (private addresses, or ``network.allowed_hosts``).
 
 Otherwise the configured engine answers and the user is told once why. Everything
-else of the configuration (TLS files, timeouts, retries, completion settings,
-attribution) applies to the plugin's endpoint as to the configured one; the plugin's
-``apiToken`` is sent to that endpoint only. Its ``requestBody``, ``contextWindow`` and
-``tokenizerConfig`` are not used: our own settings size prompts and answers.
+else of the configuration (the CA bundle, timeouts, retries, completion settings,
+attribution) applies to the plugin's endpoint as to the configured one; not the
+configured token, client certificate or local fallback, which belong to the configured
+endpoint. The plugin's ``apiToken`` is sent to its endpoint only. Its ``requestBody``,
+``contextWindow`` and ``tokenizerConfig`` are not used: our own settings size prompts
+and answers.
 """
 
 from __future__ import annotations
@@ -86,14 +91,15 @@ class PluginBackend:
 
 
 def base_url(url: str) -> str:
-    """``url`` without a trailing API path, query or fragment."""
+    """``url`` without credentials, a trailing API path, query or fragment."""
     parts = urlsplit(url.strip())
     path = parts.path.rstrip("/")
     for suffix in sorted(_API_PATHS, key=len, reverse=True):  # /api/generate first
         if path.endswith(suffix):
             path = path[: -len(suffix)]
             break
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    host = parts.netloc.rsplit("@", 1)[-1]  # user:password@ is never shown or sent
+    return f"{parts.scheme}://{host}{path}"
 
 
 def requested(p: GetCompletionsParams) -> PluginBackend | None:
@@ -126,7 +132,15 @@ def _not_used(
 
 
 def policy_refusal(plugin: PluginBackend, config: Config, pinned: dict[str, str]) -> Refusal | None:
-    """Why the admin policy does not let the plugin choose the endpoint (None: it does)."""
+    """Why the configuration does not let the plugin choose the endpoint (None: it
+    does): not turned on, or the admin policy pins the engine."""
+    if not config.network.plugin_endpoints:
+        return _not_used(
+            plugin,
+            config,
+            "network.plugin_endpoints is off. To use it, set network.plugin_endpoints = "
+            "true in your user config file (or SAFECODER_NETWORK_PLUGIN_ENDPOINTS=true).",
+        )
     for key in PINNING_KEYS:
         if key in pinned:
             return _not_used(plugin, config, f"{key} is pinned by the {pinned[key]}.")
@@ -163,8 +177,13 @@ def plugin_config(config: Config, plugin: PluginBackend) -> Config:
         url=plugin.url,
         model=plugin.model,
         api_token_file="",  # the plugin's token goes to its endpoint, not the file's
+        client_cert="",  # the configured endpoint's identity
+        client_key="",
+        fallback="none",  # no second local model per plugin endpoint
     )
-    model = config.model
+    # The configured template is for the configured model: without the plugin's
+    # markers the served model's name picks one.
+    model = dataclasses.replace(config.model, fim_template="auto")
     if plugin.fim is not None:
         prefix, suffix, middle = plugin.fim
         model = dataclasses.replace(

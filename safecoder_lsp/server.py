@@ -46,6 +46,9 @@ ACCEPT_COMMAND = "safecoder.acceptCompletion"
 STATS_COMMAND = "safecoder.stats"
 SHOW_REFERENCE_LOG_COMMAND = "safecoder.showReferenceLog"
 _WORD_TAIL = re.compile(r"[\w$]+$")
+# Endpoints named by Hugging Face plugins: clients kept, refusals remembered.
+MAX_PLUGIN_SERVICES = 2
+MAX_PLUGIN_REFUSALS = 64
 # Repository context for engines that take it: this many other files, each cut here.
 OTHER_FILES = 3
 OTHER_FILE_CHARS = 2000
@@ -84,7 +87,10 @@ class SafecoderServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
         # The endpoint a Hugging Face plugin named (plugin_backend): its key and service.
-        self._plugin: tuple[plugin_backend.PluginBackend, CompletionService] | None = None
+        # (a few, most recently used last: requests for two of them may overlap)
+        self._plugins: OrderedDict[tuple, tuple[plugin_backend.PluginBackend, CompletionService]]
+        self._plugins = OrderedDict()
+        self._config_generation = 0  # bumped by every configuration applied
         # key -> (why, when decided)
         self._plugin_refused: dict[tuple, tuple[plugin_backend.Refusal, float]] = {}
 
@@ -121,8 +127,13 @@ class SafecoderServer(LanguageServer):
     def apply_config(self, result: LoadResult) -> None:
         old, new = self.config, result.config
         self.config = new
-        if engine_config_changed(old, new) or self.pinned != result.pinned:
-            self.close_plugin_service()  # built from the old configuration
+        self._config_generation += 1
+        if (
+            engine_config_changed(old, new)
+            or self.pinned != result.pinned
+            or old.network.plugin_endpoints != new.network.plugin_endpoints
+        ):
+            self.close_plugin_services()  # built from the old configuration
             self._plugin_refused.clear()  # decided under it
         self.pinned = dict(result.pinned)
         if self.service is None or engine_config_changed(old, new):
@@ -152,30 +163,40 @@ class SafecoderServer(LanguageServer):
     ) -> CompletionService | None:
         """The service for the endpoint a plugin named; None (the user told once why)
         when the policy or the egress guard does not allow it."""
-        if self._plugin is not None and self._plugin[0].key == plugin.key:
-            return self._plugin[1]
+        known = self._plugins.get(plugin.key)
+        if known is not None:
+            self._plugins.move_to_end(plugin.key)
+            return known[1]
         refusal = self._refused(plugin.key)
         if refusal is None:
+            generation = self._config_generation
             refusal = plugin_backend.policy_refusal(plugin, self.config, self.pinned)
             if refusal is None:
                 loop = asyncio.get_running_loop()  # resolving the host may block
                 refusal = await loop.run_in_executor(
                     None, plugin_backend.egress_refusal, plugin, self.config
                 )
+            if generation != self._config_generation:  # decided under an older one
+                return await self.plugin_service(plugin)
             if refusal is not None:
+                if len(self._plugin_refused) >= MAX_PLUGIN_REFUSALS:
+                    self._plugin_refused.clear()
                 self._plugin_refused[plugin.key] = (refusal, time.monotonic())
         if refusal is not None:
             self.tell(refusal.message, t.MessageType.Warning)
             return None
-        if self._plugin is not None and self._plugin[0].key == plugin.key:
-            return self._plugin[1]  # made by a request that overlapped the check above
-        self.close_plugin_service()
+        known = self._plugins.get(plugin.key)
+        if known is not None:  # made by a request that overlapped the check above
+            return known[1]
         config = plugin_backend.plugin_config(self.config, plugin)
         service = build_service(config, self.notify_from_engine, token=plugin.token)
         service.other_files = self.other_files
         service.attributor = self.service.attributor if self.service is not None else None
         service.worker.start()
-        self._plugin = (plugin, service)
+        self._plugins[plugin.key] = (plugin, service)
+        while len(self._plugins) > MAX_PLUGIN_SERVICES:
+            _, (_, oldest) = self._plugins.popitem(last=False)
+            oldest.worker.close(timeout=0)
         self.tell(
             f"completions come from the endpoint the plugin names: {plugin.url} "
             f"({plugin.backend}{', ' + plugin.model if plugin.model else ''}).",
@@ -190,16 +211,15 @@ class SafecoderServer(LanguageServer):
             return refusal
         return refusal if time.monotonic() - decided < refusal.retry_after_s else None
 
-    def close_plugin_service(self) -> None:
-        """Drop the plugin's endpoint (its attribution index belongs to the main
-        service)."""
-        if self._plugin is not None:
-            self._plugin[1].worker.close(timeout=0)
-            self._plugin = None
+    def close_plugin_services(self) -> None:
+        """Drop the plugins' endpoints (their attribution index is the main service's)."""
+        while self._plugins:
+            _, (_, service) = self._plugins.popitem()
+            service.worker.close(timeout=0)
 
     def services(self) -> list[CompletionService]:
         out = [self.service] if self.service is not None else []
-        return out + ([self._plugin[1]] if self._plugin is not None else [])
+        return out + [service for _, service in self._plugins.values()]
 
     def notify_from_engine(self, message: str) -> None:
         """A message from the engine's thread (the local fallback took over or gave
@@ -241,8 +261,8 @@ class SafecoderServer(LanguageServer):
         except AttributionError as exc:
             return str(exc)
         finally:
-            if self._plugin is not None:  # shares the main service's index
-                self._plugin[1].attributor = self.service.attributor
+            for _, service in self._plugins.values():  # they share the main index
+                service.attributor = self.service.attributor
         return None
 
     def accepted(self, request_id: str) -> None:
@@ -471,7 +491,7 @@ def _register(server: SafecoderServer) -> None:
             "model": info.model if info else None,
             "error": str(worker.error) if worker.error else None,
             # A Hugging Face plugin's own endpoint, where its requests go (plugin_backend).
-            "plugin_endpoint": ls._plugin[0].url if ls._plugin else None,
+            "plugin_endpoint": next(reversed(ls._plugins.values()))[0].url if ls._plugins else None,
             **service.stats,
             **worker.counters(),
             "cache_entries": len(service.cache),

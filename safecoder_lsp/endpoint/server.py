@@ -208,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
         self._id = "-"
         self._note = ""
         self._generation: Generation | None = None
+        self._counted = False  # the completion is in the metrics already
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         self._body_unread = chunked or self.headers.get("Content-Length", "0").strip() != "0"
         path = urlsplit(self.path).path
@@ -489,6 +490,7 @@ class Handler(BaseHTTPRequestHandler):
         stats = generation.stats
         prompt_tokens = stats.prompt_tokens if stats else 0
         generated = stats.generated_tokens if stats else 0
+        self._counted = True
         app.metrics.completions.inc(self._user, finish)
         app.metrics.generated_tokens.inc(self._user, amount=generated)
         app.metrics.prompt_tokens.inc(self._user, amount=prompt_tokens)
@@ -502,6 +504,8 @@ class Handler(BaseHTTPRequestHandler):
         server closes the stream when the line is complete) was still served: its
         tokens count for its API token, finish_reason "client_closed"."""
         generation = self._generation
+        if self._counted:  # it went wrong on the last write: counted as finished
+            return
         if generation is None or not generation.wait(2):  # cancelled: ends at once
             return
         if generation.stats is None or not generation.stats.generated_tokens:

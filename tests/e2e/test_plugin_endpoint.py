@@ -34,6 +34,12 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
+def on_env(clean_env) -> dict[str, str]:
+    """The user turned plugin endpoints on (user-level: here the environment)."""
+    return {**clean_env, "SAFECODER_NETWORK_PLUGIN_ENDPOINTS": "true"}
+
+
+@pytest.fixture(scope="module")
 def tokens(tmp_path_factory, clean_env) -> tuple[Path, str]:
     path = tmp_path_factory.mktemp("plugin-tokens") / "tokens.json"
     return path, add_token("plugin-user", path, clean_env)
@@ -112,9 +118,9 @@ async def get(client, params: dict, msg_id: str, prefix: str = ADD_PREFIX) -> st
     return "".join(c["generated_text"] for c in result["completions"])
 
 
-async def test_the_plugins_endpoint_answers_with_the_plugins_token(clean_env, endpoint, tokens):
+async def test_the_plugins_endpoint_answers_with_the_plugins_token(on_env, endpoint, tokens):
     before = completion_requests(endpoint, tokens[1], SERVED)
-    async with session(clean_env, caps("vscode")) as client:  # configured: the local model
+    async with session(on_env, caps("vscode")) as client:  # configured: the local model
         text = await get(client, plugin_params("file:///w/p1.py", endpoint, token=tokens[1]), "p1")
         assert "a + b" in text
         message = await wait_for_message(client, "the endpoint the plugin names")
@@ -130,11 +136,11 @@ async def test_the_plugins_endpoint_answers_with_the_plugins_token(clean_env, en
 
 
 async def test_without_the_plugins_token_the_endpoint_refuses_and_the_user_is_told(
-    clean_env, endpoint, tokens
+    on_env, endpoint, tokens
 ):
     # The configured token (SAFECODER_API_TOKEN) is the team's; it is never sent to
     # an endpoint a plugin chose: without its own apiToken the plugin gets a 401.
-    env = {**clean_env, "SAFECODER_API_TOKEN": tokens[1]}
+    env = {**on_env, "SAFECODER_API_TOKEN": tokens[1]}
     before = completion_requests(endpoint, tokens[1], SERVED)
     refused = completion_requests(endpoint, tokens[1], ("401",))
     async with session(env, caps("vscode")) as client:
@@ -145,9 +151,9 @@ async def test_without_the_plugins_token_the_endpoint_refuses_and_the_user_is_to
     assert completion_requests(endpoint, tokens[1], SERVED) == before
 
 
-async def test_a_public_plugin_url_is_refused_and_never_contacted(clean_env, tmp_path):
+async def test_a_public_plugin_url_is_refused_and_never_contacted(on_env, tmp_path):
     audit = tmp_path / "audit.jsonl"
-    async with audited_session(clean_env, audit) as client:
+    async with audited_session(on_env, audit) as client:
         params = plugin_params("file:///w/p4.py", "http://93.184.216.34:8080", backend="tgi")
         text = await get(client, params, "p4")
         assert "a + b" in text  # the configured engine (the local model) answered
@@ -158,11 +164,11 @@ async def test_a_public_plugin_url_is_refused_and_never_contacted(clean_env, tmp
 
 
 async def test_an_admin_policy_that_pins_the_engine_wins_over_the_plugin(
-    clean_env, endpoint, tokens, tmp_path
+    on_env, endpoint, tokens, tmp_path
 ):
     policy = tmp_path / "policy.toml"
     policy.write_text('[engine]\nkind = "llamacpp"\n')
-    env = {**clean_env, "SAFECODER_POLICY": str(policy)}
+    env = {**on_env, "SAFECODER_POLICY": str(policy)}
     before = completion_requests(endpoint, tokens[1])
     async with session(env, caps("vscode")) as client:
         text = await get(client, plugin_params("file:///w/p5.py", endpoint, token=tokens[1]), "p5")
@@ -173,9 +179,9 @@ async def test_an_admin_policy_that_pins_the_engine_wins_over_the_plugin(
     assert completion_requests(endpoint, tokens[1]) == before  # not one request
 
 
-async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(clean_env):
+async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(on_env):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    async with session(clean_env, caps("vscode")) as client:
+    async with session(on_env, caps("vscode")) as client:
         assert await get(client, plugin_params("file:///w/p6.py", url), "p6") == ""
         message = await wait_for_message(client, "is not running")
         assert url in message and "the plugin's url (llm.url)" in message
@@ -183,12 +189,12 @@ async def test_a_plugins_endpoint_that_is_down_is_named_by_the_plugins_setting(c
 
 
 async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it(
-    clean_env, endpoint, tokens
+    on_env, endpoint, tokens
 ):
     """A configuration change that leaves the engine alone keeps the plugin's client
     (a request in flight is not cut) and its completion settings apply there too."""
     before = completion_requests(endpoint, tokens[1], SERVED)
-    async with session(clean_env, caps("vscode")) as client:
+    async with session(on_env, caps("vscode")) as client:
         params = plugin_params("file:///w/p7.py", endpoint, token=tokens[1])
         assert "a + b" in await get(client, params, "p7")
         client.workspace_did_change_configuration(
@@ -206,10 +212,10 @@ async def test_workspace_settings_reach_the_plugins_endpoint_without_dropping_it
         assert (await stats(client))["plugin_endpoint"] == endpoint
 
 
-async def test_overlapping_first_requests_share_one_client(clean_env, endpoint, tokens):
+async def test_overlapping_first_requests_share_one_client(on_env, endpoint, tokens):
     """Two requests for a plugin endpoint not used before, sent at once: both are
     answered by it (the second does not replace the client the first is using)."""
-    async with session(clean_env, caps("vscode")) as client:
+    async with session(on_env, caps("vscode")) as client:
         first = plugin_params("file:///w/o1.py", endpoint, token=tokens[1])
         second = plugin_params("file:///w/o2.py", endpoint, token=tokens[1], prefix=MUL_PREFIX)
         texts = await asyncio.gather(
@@ -217,3 +223,20 @@ async def test_overlapping_first_requests_share_one_client(clean_env, endpoint, 
         )
         assert "a + b" in texts[0] and "a * b" in texts[1]
         assert not [m for m in messages(client) if "closed" in m]
+
+
+async def test_off_by_default_and_a_repository_cannot_turn_it_on(clean_env, endpoint, tokens):
+    """llm.url can come from a repository's .vscode/settings.json: without the user's
+    own network.plugin_endpoints the configured engine answers, and the repository's
+    workspace settings cannot turn it on."""
+    before = completion_requests(endpoint, tokens[1])
+    configuration = {"network": {"plugin_endpoints": True}}
+    async with session(clean_env, caps("vscode"), configuration=configuration) as client:
+        params = plugin_params("file:///w/off.py", endpoint, token=tokens[1])
+        assert "a + b" in await get(client, params, "off")  # the local model
+        message = await wait_for_message(client, "network.plugin_endpoints is off")
+        assert endpoint in message and "user config file" in message
+        await wait_for_message(client, "network.plugin_endpoints")  # workspace: refused
+        assert any("workspace" in m and "plugin_endpoints" in m for m in messages(client))
+        assert (await stats(client))["plugin_endpoint"] is None
+    assert completion_requests(endpoint, tokens[1]) == before  # not one request

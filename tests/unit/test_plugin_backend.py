@@ -88,15 +88,26 @@ def test_fim_markers_and_token_travel_but_the_token_is_never_shown():
     assert off is not None and off.fim is None
 
 
-def test_base_url_keeps_a_path_prefix():
+def test_base_url_keeps_a_path_prefix_and_drops_credentials():
     assert base_url("https://gw/prefix/v1/completions") == "https://gw/prefix"
     assert base_url("http://h:1/") == "http://h:1"
+    assert base_url("http://user:secret@10.0.0.5:8080/generate") == "http://10.0.0.5:8080"
+    assert base_url("http://[fd00::5]:8080/v1/completions") == "http://[fd00::5]:8080"
+
+
+def test_off_unless_the_user_turned_it_on():
+    plugin = requested(parse_get_completions(params(backend="tgi", url="http://10.0.0.5")))
+    assert plugin is not None
+    why = policy_refusal(plugin, config(), {})
+    assert why is not None and "network.plugin_endpoints is off" in why.message
+    assert "SAFECODER_NETWORK_PLUGIN_ENDPOINTS=true" in why.message
+    assert policy_refusal(plugin, config(SAFECODER_NETWORK_PLUGIN_ENDPOINTS="true"), {}) is None
 
 
 def test_the_policy_pinning_the_engine_refuses():
     plugin = requested(parse_get_completions(params(backend="tgi", url="http://10.0.0.5")))
     assert plugin is not None
-    cfg = config()
+    cfg = config(SAFECODER_NETWORK_PLUGIN_ENDPOINTS="true")
     assert policy_refusal(plugin, cfg, {"network.allowed_hosts": "admin policy /p"}) is None
     why = policy_refusal(plugin, cfg, {"engine.url": "admin policy /etc/safecoder/policy.toml"})
     assert why is not None and why.retry_after_s is None  # holds until the config changes
@@ -127,6 +138,9 @@ def test_the_plugins_engine_keeps_the_rest_of_the_configuration():
         SAFECODER_ENGINE_CA_BUNDLE="/etc/ssl/team.pem",
         SAFECODER_ENGINE_READ_TIMEOUT_MS="9000",
         SAFECODER_ENGINE_API_TOKEN_FILE="/home/u/.team-token",
+        SAFECODER_ENGINE_CLIENT_CERT="/home/u/team.pem",
+        SAFECODER_ENGINE_FALLBACK="local",
+        SAFECODER_MODEL_FIM_TEMPLATE="starcoder",
     )
     p = params(backend="tgi", url="https://tgi.internal", model="sc2", fim=QWEN_FIM)
     plugin = requested(parse_get_completions(p))
@@ -135,6 +149,7 @@ def test_the_plugins_engine_keeps_the_rest_of_the_configuration():
     e = out.engine
     assert (e.kind, e.url, e.model) == ("tgi", "https://tgi.internal", "sc2")
     assert e.api_token_file == ""  # the team's token file is not sent to the plugin's host
+    assert e.client_cert == "" and e.fallback == "none"  # the configured endpoint's
     assert (e.ca_bundle, e.read_timeout_ms) == ("/etc/ssl/team.pem", 9000)
     m = out.model
     assert (m.fim_template, m.fim_prefix, m.fim_suffix, m.fim_middle) == (
@@ -144,3 +159,7 @@ def test_the_plugins_engine_keeps_the_rest_of_the_configuration():
         "<|fim_middle|>",
     )
     assert out.completion == cfg.completion and out.attribution == cfg.attribution
+    # Without markers from the plugin, the served model's name decides, not the
+    # template configured for the configured model.
+    bare = requested(parse_get_completions(params(backend="tgi", url="https://tgi.internal")))
+    assert bare is not None and plugin_config(cfg, bare).model.fim_template == "auto"
