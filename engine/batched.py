@@ -376,6 +376,7 @@ class BatchedEngine:
                 "generated_tokens",
                 "steps",
                 "batch_tokens",  # tokens decoded, padding included
+                "graph_reuses",  # steps that reused llama.cpp's previous compute graph
                 "decode_ms",
             ),
             0,
@@ -680,8 +681,10 @@ class BatchedEngine:
         for slot_id, first in pads:  # padding leaves nothing behind
             lc.llama_memory_seq_rm(self._mem, slot_id, first, -1)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
+        reuses = int(lc.llama_perf_context(self._ctx).n_reused)
         with self._cond:
             self._counters["steps"] += 1
+            self._counters["graph_reuses"] = reuses
             self._counters["batch_tokens"] += self._batch.n_tokens
             self._counters["decode_ms"] += elapsed_ms
         if rc != 0:

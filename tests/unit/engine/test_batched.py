@@ -472,6 +472,9 @@ def test_fixed_shape_steps_pad_every_step_and_leave_no_padding_behind(fixed, eng
     after = fixed.stats()
     steps = after["steps"] - before["steps"]
     assert steps > 0 and after["batch_tokens"] - before["batch_tokens"] == 16 * steps
+    # The point of it: llama.cpp reuses its compute graph from step to step (on a GPU
+    # that lets CUDA replay the captured graph); only a change of the KV view breaks it.
+    assert after["graph_reuses"] - before["graph_reuses"] >= steps - 2
     # Prompts of ~20 tokens each took more than one 16-token step to evaluate (13
     # tokens of room a step beyond one per slot), and the padding cells are gone:
     # each slot's KV ends where its cached tokens end.
