@@ -641,46 +641,21 @@ class BatchedEngine:
             return
         # 2. One batch: every generating sequence's next token, then prompt chunks
         #    (the shortest remaining prompt first).
-        work: list[tuple[_Seq, list[int], bool]] = []  # (sequence, tokens, logits at the end)
-        generating = [s for s in self._active if s.next_token is not None]
-        for seq in generating:
-            work.append((seq, [seq.next_token], True))  # type: ignore[list-item]
-        budget = self._n_batch - len(generating)
-        if generating:
-            budget = min(budget, self._prefill_chunk)
         prefill = sorted(
             (s for s in self._active if s.prefilling),
             key=lambda s: len(s.tokens) - len(s.slot.cached),
         )
-        for seq in prefill:
-            if budget <= 0:
-                break
-            start = len(seq.slot.cached)
-            chunk = seq.tokens[start : start + budget]
-            work.append((seq, chunk, start + len(chunk) == len(seq.tokens)))
-            budget -= len(chunk)
-        if not work:
-            return
         if self._step_tokens:
             work, pads = self._fixed_shape(prefill)
         else:
-            pads = []
-            # With one KV stream per slot llama.cpp puts sequences in one micro-batch
-            # only when their ids are consecutive in batch order: order it by slot.
-            work.sort(key=lambda w: w[0].slot.id)
-            n = 0
-            for seq, tokens, logits in work:
-                pos = len(seq.slot.cached)
-                for i, tok in enumerate(tokens):
-                    self._add(n, tok, pos + i, seq.slot.id, logits and i == len(tokens) - 1)
-                    n += 1
-                seq.out = n - 1 if logits else -1
-            self._batch.n_tokens = n
+            work, pads = self._plain_batch(prefill), []
+        if not work:
+            return
         started = time.perf_counter()
         rc = lc.llama_decode(self._ctx, self._batch)
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
         for slot_id, first in pads:  # padding leaves nothing behind
             lc.llama_memory_seq_rm(self._mem, slot_id, first, -1)
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
         reuses = int(lc.llama_perf_context(self._ctx).n_reused)
         with self._cond:
             self._counters["steps"] += 1
@@ -708,6 +683,37 @@ class BatchedEngine:
                 log.exception("generation failed")
                 self._finish(seq, None, EngineError(f"generation failed: {exc}"))
 
+    def _plain_batch(self, prefill: list[_Seq]) -> list[tuple[_Seq, list[int], bool]]:
+        """Fill the batch with every generating sequence's next token, then prompt
+        chunks (on a CPU at most ``PREFILL_CHUNK`` tokens while others generate).
+        Returns (sequence, tokens, logits at the end) for each."""
+        work: list[tuple[_Seq, list[int], bool]] = []
+        generating = [s for s in self._active if s.next_token is not None]
+        for seq in generating:
+            work.append((seq, [seq.next_token], True))  # type: ignore[list-item]
+        budget = self._n_batch - len(generating)
+        if generating:
+            budget = min(budget, self._prefill_chunk)
+        for seq in prefill:
+            if budget <= 0:
+                break
+            start = len(seq.slot.cached)
+            chunk = seq.tokens[start : start + budget]
+            work.append((seq, chunk, start + len(chunk) == len(seq.tokens)))
+            budget -= len(chunk)
+        # With one KV stream per slot llama.cpp puts sequences in one micro-batch only
+        # when their ids are consecutive in batch order: order the batch by slot.
+        work.sort(key=lambda w: w[0].slot.id)
+        n = 0
+        for seq, tokens, logits in work:
+            pos = len(seq.slot.cached)
+            for i, tok in enumerate(tokens):
+                self._add(n, tok, pos + i, seq.slot.id, logits and i == len(tokens) - 1)
+                n += 1
+            seq.out = n - 1 if logits else -1
+        self._batch.n_tokens = n
+        return work
+
     def _fixed_shape(
         self, prefill: list[_Seq]
     ) -> tuple[list[tuple[_Seq, list[int], bool]], list[tuple[int, int]]]:
@@ -715,7 +721,7 @@ class BatchedEngine:
         each slot's entry is its sequence's next token, or a chunk of its prompt, or
         (idle slot) one padding token after its cache; the room left goes to prompt
         chunks, then to padding after the last entry. Returns the real work (as
-        ``_step`` builds it) and the padding to remove: (slot id, first position)."""
+        ``_plain_batch`` gives it) and the padding to remove: (slot id, first position)."""
         total = self._step_tokens
         room = total - self._n_slots  # tokens beyond one per slot
         chunks: dict[int, list[int]] = {}
