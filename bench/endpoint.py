@@ -173,7 +173,8 @@ def summary_rows(out: dict) -> list[str]:
     lines = [
         f"Shared endpoint ({out['requests_per_client']} requests per client, "
         f"max_tokens {out['max_tokens']}, {out['threads']} threads, "
-        f"{out.get('gpu_layers', 0)} GPU layers, our slots {out['slots']}):",
+        f"{out.get('gpu_layers', 0)} GPU layers, our slots {out['slots']}, "
+        f"our weights {out.get('weights', 'original')}):",
         "",
         "| server | clients | requests/s | p50 ms | p95 ms | warm p50 ms | warm p95 ms |",
         "|---|---|---|---|---|---|---|",
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "--step-tokens", type=int, default=0, help="our endpoint's --step-tokens (experimental)"
     )
     parser.add_argument(
+        "--weights", default="auto", help="our endpoint's --weights (auto, original, 16bit)"
+    )
+    parser.add_argument(
         "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
     )
     args = parser.parse_args(argv)
@@ -226,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
             "--host", "127.0.0.1", "--port", str(port), "--slots", str(args.slots),
             "--rate-limit", "100000", "--step-tokens", str(args.step_tokens),
+            "--weights", args.weights,
         ],
     }  # fmt: skip
     os.environ.update(
@@ -267,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "gpu_layers": args.gpu_layers,
         "step_tokens": args.step_tokens,
+        "weights": args.weights,
         "results": results,
         "throughput_ratio": ratios,
         "p95_4_over_p50_1": fairness,

@@ -271,6 +271,7 @@ class BatchedEngine:
         n_gpu_layers: int = 0,
         kv_unified: bool | None = None,
         step_tokens: int = 0,
+        weights: str = "original",
     ) -> None:
         if slots < 1:
             raise EngineError(f"slots must be at least 1 (got {slots}).")
@@ -281,6 +282,7 @@ class BatchedEngine:
             )
         path = Path(model_path).expanduser()
         self.model_path = path
+        self._weights = weights  # how the file's weights are laid out (engine.relayout)
         threads = n_threads or default_threads()
         self._n_threads = threads
         self._n_gpu_layers = n_gpu_layers
@@ -401,6 +403,7 @@ class BatchedEngine:
                 "gpu_offload": str(bool(self._lc.llama_supports_gpu_offload())),
                 "kv_unified": str(self._kv_unified),
                 "step_tokens": str(self._step_tokens),
+                "weights": self._weights,
                 "load_s": f"{self.load_s:.2f}",
             },
         )

@@ -140,6 +140,7 @@ class GgufMetadata:
     file_size: int
     alignment: int = DEFAULT_ALIGNMENT
     data_offset: int = 0  # where the tensor data section starts
+    kv_end: int = 0  # where the key/value section ends (the tensor infos start)
     tensors: list[TensorInfo] = field(default_factory=list)
     skipped_arrays: dict[str, int] = field(default_factory=dict)  # key -> element count
 
@@ -420,6 +421,7 @@ def _parse_buffer(
                 continue
         skipped[key] = count
 
+    kv_end = r.pos
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if (
         not isinstance(alignment, int)
@@ -455,6 +457,7 @@ def _parse_buffer(
         file_size=size,
         alignment=alignment,
         data_offset=data_offset,
+        kv_end=kv_end,
         tensors=tensors,
         skipped_arrays=skipped,
     )

@@ -126,6 +126,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="experimental, GPU only: decode exactly N tokens every step (padded) so the "
         "GPU can replay one captured graph; more than --slots (0 = off)",
     )
+    serve.add_argument(
+        "--weights",
+        choices=("auto", "original", "16bit"),
+        default="auto",
+        help="16bit: the model's Q5_0/Q8_0 matrices stored as 16-bit floats (a copy made "
+        "once in the model directory, ~2x the file) for llama.cpp's CPU kernels that "
+        "batch well; auto (the default) uses it on a CPU with AVX512 when the model "
+        "is not offloaded to a GPU",
+    )
     serve.add_argument("--tls-cert", metavar="FILE", default="", help="serve HTTPS: PEM cert")
     serve.add_argument("--tls-key", metavar="FILE", default="", help="its PEM private key")
     serve.add_argument(
@@ -205,7 +214,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 # -- serve ----------------------------------------------------------------------------
-def make_backend(config: Config, slots: int, step_tokens: int = 0) -> Backend:
+def make_backend(
+    config: Config, slots: int, step_tokens: int = 0, weights: str = "original"
+) -> Backend:
     """The batched engine for ``slots`` > 1, else SerialBackend (one at a time).
 
     Raises EngineError (with a hint) when the model cannot be loaded.
@@ -219,21 +230,76 @@ def make_backend(config: Config, slots: int, step_tokens: int = 0) -> Backend:
         from engine.modelstore import resolve_model_path
 
         e = config.engine
+        path, label = weights_for(resolve_model_path(config.model.path), weights, config, slots)
         backend = BatchedEngine(
-            resolve_model_path(config.model.path),
+            path,
             slots=slots,
             n_ctx=e.n_ctx,
             n_threads=e.n_threads,
             n_batch=e.n_batch,
             n_gpu_layers=e.n_gpu_layers,
             step_tokens=step_tokens,
+            weights=label,
         )
+    elif weights == "16bit":
+        print("warning: --weights 16bit is for batched decoding; --slots 1 keeps the "
+              "original weights.", file=sys.stderr)  # fmt: skip
     if backend is None:
         backend = SerialBackend(engine_factory(config.with_values({"engine.kind": "llamacpp"})))
     override = template_override(config)
     if override is not None:
         backend.fim_template = override
     return backend
+
+
+def weights_for(
+    model: Path, requested: str, config: Config, slots: int, system_info: str | None = None
+) -> tuple[Path, str]:
+    """The file the batched engine loads for ``--weights requested`` and how to name it.
+    auto falls back to the original file (with a warning) when the 16-bit copy cannot
+    be made; an explicit 16bit raises the EngineError. ``system_info``: llama.cpp's
+    description of this build and CPU (asked when not given)."""
+    from engine import relayout
+    from engine.gguf import read_metadata
+    from engine.modelstore import model_dir
+
+    if system_info is None:
+        import llama_cpp  # loaded already (safecoder_lsp.native) by a model-loading command
+
+        system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    layout, why = relayout.choose(
+        requested,
+        n_gpu_layers=config.engine.n_gpu_layers,
+        slots=slots,
+        system_info=system_info,
+        meta=read_metadata(model),
+    )
+    if layout == relayout.ORIGINAL:
+        print(f"weights: original ({why})", file=sys.stderr)
+        return model, relayout.ORIGINAL
+    if requested == relayout.AUTO:
+        print(
+            f"weights: 16-bit matrices ({why}); --weights original keeps the file's",
+            file=sys.stderr,
+        )
+    try:
+        derived = relayout.ensure_derived(model, model_dir())
+    except EngineError as exc:
+        if requested != relayout.AUTO:
+            raise
+        print(f"warning: {exc.message} Serving the original weights.", file=sys.stderr)
+        return model, relayout.ORIGINAL
+    made = (
+        f"made in {derived.made_s:.1f} s and kept for later starts"
+        if derived.made_s is not None
+        else "made at an earlier start"
+    )
+    print(
+        f"weights: {derived.converted} matrices as 16-bit floats from {model.name}: "
+        f"{derived.path} ({made})",
+        file=sys.stderr,
+    )
+    return derived.path, f"{relayout.SIXTEEN_BIT} (from {model})"
 
 
 def unused_gpu(info: EngineInfo, config: Config) -> str | None:
@@ -321,7 +387,7 @@ def serve(args: argparse.Namespace) -> int:
     # 4. the model
     started = time.monotonic()
     try:
-        backend = make_backend(config, args.slots, args.step_tokens)
+        backend = make_backend(config, args.slots, args.step_tokens, args.weights)
     except EngineError as exc:
         print_error(exc.message, exc.hint)
         if judge is not None:

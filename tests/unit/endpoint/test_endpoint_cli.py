@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -189,3 +190,102 @@ def test_a_gpu_build_serving_from_the_cpu_is_warned_about(offload, layers, warne
     assert (warning is not None) is warned
     if warned:
         assert "SAFECODER_ENGINE_N_GPU_LAYERS=-1" in warning
+
+
+def _serve_once(tmp_path: Path, model_path: Path, *options: str) -> str:
+    """Start ``endpoint serve OPTIONS`` on the model (model directory under tmp_path),
+    get one real completion, stop it; its stderr."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
+         "--port", str(port), "--max-tokens", "8", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(
+            tmp_path,
+            SAFECODER_MODEL_PATH=str(model_path),
+            SAFECODER_MODEL_DIR=str(tmp_path / "models"),
+            SAFECODER_ENGINE_N_THREADS="2",
+        ),
+    )  # fmt: skip
+    out: list[str] = []
+    err: list[str] = []
+    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
+        threading.Thread(target=lambda s=stream, x=lines: x.extend(s), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any("/v1/completions" in line for line in out):
+            assert proc.poll() is None, "".join(err)
+            assert time.monotonic() < deadline, "no banner"
+            time.sleep(0.05)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        body = {"prompt": "def add(a, b):\n    return ", "suffix": "\n", "temperature": 0}
+        conn.request("POST", "/v1/completions", body=json.dumps(body))
+        answer = conn.getresponse()
+        assert answer.status == 200
+        assert "a + b" in json.loads(answer.read())["choices"][0]["text"]
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        time.sleep(0.2)
+        return "".join(err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.model
+def test_16_bit_weights_are_made_once_and_serve_the_same_answer(tmp_path, model_path):
+    log = _serve_once(tmp_path, model_path, "--weights", "16bit", "--slots", "2")
+    derived = list((tmp_path / "models" / "derived").glob("*.16bit.gguf"))
+    assert len(derived) == 1
+    assert f"matrices as 16-bit floats from {model_path.name}: {derived[0]}" in log
+    assert "made in" in log and "kept for later starts" in log
+    stamp = derived[0].stat().st_mtime_ns
+    log = _serve_once(tmp_path, model_path, "--weights", "16bit", "--slots", "2")
+    assert "made at an earlier start" in log
+    assert derived[0].stat().st_mtime_ns == stamp
+
+
+@pytest.mark.model
+def test_auto_weights_follow_this_cpu_and_original_keeps_the_file(tmp_path, model_path):
+    import llama_cpp
+
+    avx512 = "AVX512 = 1" in llama_cpp.llama_print_system_info().decode()
+    log = _serve_once(tmp_path, model_path, "--slots", "2")  # --weights auto
+    derived = tmp_path / "models" / "derived"
+    if avx512:
+        assert "weights: 16-bit matrices (batched decoding on a CPU with AVX512)" in log
+        assert len(list(derived.glob("*.16bit.gguf"))) == 1
+    else:
+        assert "weights: original (this CPU has no AVX512 " in log
+        assert not derived.exists()
+    shutil.rmtree(derived, ignore_errors=True)
+    log = _serve_once(tmp_path, model_path, "--slots", "2", "--weights", "original")
+    assert "weights: original (asked for)" in log and not derived.exists()
+
+
+@pytest.mark.model
+def test_auto_weights_that_cannot_be_made_fall_back_to_the_file(
+    tmp_path, model_path, monkeypatch, capsys
+):
+    from safecoder_lsp.cli_endpoint import weights_for
+    from safecoder_lsp.config import Config
+
+    (tmp_path / "models").write_text("a file where the model directory should be")
+    monkeypatch.setenv("SAFECODER_MODEL_DIR", str(tmp_path / "models"))
+    cpu = "CPU : AVX2 = 1 | AVX512 = 1 | "  # where auto picks 16bit
+    path, label = weights_for(model_path, "auto", Config(), 4, system_info=cpu)
+    assert (path, label) == (model_path, "original")
+    err = capsys.readouterr().err
+    assert "weights: 16-bit matrices (batched decoding on a CPU with AVX512)" in err
+    assert "warning: cannot make the directory for the 16-bit copy" in err
+    assert "Serving the original weights." in err
+    # Asked for explicitly, the same failure stops the start with the way out.
+    from engine.relayout import RelayoutError
+
+    with pytest.raises(RelayoutError) as caught:
+        weights_for(model_path, "16bit", Config(), 4, system_info=cpu)
+    assert "--weights original" in caught.value.hint
