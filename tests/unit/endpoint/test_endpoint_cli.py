@@ -4,6 +4,7 @@ options, missing model), and a real serve that answers and stops on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,29 +102,48 @@ def test_serve_with_fixed_shape_steps_and_no_gpu_says_what_it_needs(tmp_path):
     assert "shared KV buffer" in done.stderr and "engine.n_gpu_layers" in done.stderr
 
 
-@pytest.mark.model
-def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
-    path = tmp_path / "tokens.json"
-    secret = tokens.add(path, "alice")
+@contextlib.contextmanager
+def _serving(
+    tmp_path: Path, options: list[str], ready: str, **env: str
+) -> Iterator[tuple[int, list[str], list[str]]]:
+    """``endpoint serve OPTIONS`` on a free port: (port, stdout lines, stderr lines)
+    once stdout has a line containing ``ready``; stopped with SIGTERM afterwards,
+    which must end it cleanly."""
     port = free_port()
-    options = ["--port", str(port), "--tokens", str(path), "--max-tokens", "4"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", *options],
+        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--port", str(port), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(tmp_path, SAFECODER_MODEL_PATH=str(model_path), SAFECODER_ENGINE_N_THREADS="1"),
+        env=_env(tmp_path, **env),
     )
     out: list[str] = []
     err: list[str] = []
     for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
         threading.Thread(target=lambda s=stream, x=lines: x.extend(s), daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
-        while not any("api_token_file" in line for line in out):
+        deadline = time.monotonic() + 120
+        while not any(ready in line for line in out):
             assert proc.poll() is None, "".join(err)
             assert time.monotonic() < deadline, "no banner"
             time.sleep(0.05)
+        yield port, out, err
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        time.sleep(0.2)  # the reader threads' last lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.model
+def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
+    path = tmp_path / "tokens.json"
+    secret = tokens.add(path, "alice")
+    options = ["--tokens", str(path), "--max-tokens", "4"]
+    env = {"SAFECODER_MODEL_PATH": str(model_path), "SAFECODER_ENGINE_N_THREADS": "1"}
+    with _serving(tmp_path, options, "api_token_file", **env) as (port, out, err):
         banner = "".join(out)
         assert f"http://127.0.0.1:{port}/v1/completions" in banner
         assert 'kind = "openai"' in banner and f'url = "http://127.0.0.1:{port}"' in banner
@@ -137,17 +158,10 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path, model_path):
         assert answer.status == 200
         assert json.loads(answer.read())["usage"]["completion_tokens"] <= 4
         conn.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        time.sleep(0.2)  # the reader thread's last lines
-        log = "".join(err)
-        assert "shutting down" in log
-        assert "loaded in" in log and "token=alice status=200" in log
-        assert "def add" not in log  # no code in the log (log.include_code is off)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    log = "".join(err)
+    assert "shutting down" in log
+    assert "loaded in" in log and "token=alice status=200" in log
+    assert "def add" not in log  # no code in the log (log.include_code is off)
 
 
 def test_one_slot_serves_one_at_a_time_on_the_local_engine(monkeypatch):
@@ -195,30 +209,13 @@ def test_a_gpu_build_serving_from_the_cpu_is_warned_about(offload, layers, warne
 def _serve_once(tmp_path: Path, model_path: Path, *options: str) -> str:
     """Start ``endpoint serve OPTIONS`` on the model (model directory under tmp_path),
     get one real completion, stop it; its stderr."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
-         "--port", str(port), "--max-tokens", "8", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(
-            tmp_path,
-            SAFECODER_MODEL_PATH=str(model_path),
-            SAFECODER_MODEL_DIR=str(tmp_path / "models"),
-            SAFECODER_ENGINE_N_THREADS="2",
-        ),
-    )  # fmt: skip
-    out: list[str] = []
-    err: list[str] = []
-    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
-        threading.Thread(target=lambda s=stream, x=lines: x.extend(s), daemon=True).start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any("/v1/completions" in line for line in out):
-            assert proc.poll() is None, "".join(err)
-            assert time.monotonic() < deadline, "no banner"
-            time.sleep(0.05)
+    env = {
+        "SAFECODER_MODEL_PATH": str(model_path),
+        "SAFECODER_MODEL_DIR": str(tmp_path / "models"),
+        "SAFECODER_ENGINE_N_THREADS": "2",
+    }
+    options = ("--no-auth", "--max-tokens", "8", *options)
+    with _serving(tmp_path, list(options), "listening on", **env) as (port, _, err):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         body = {"prompt": "def add(a, b):\n    return ", "suffix": "\n", "temperature": 0}
         conn.request("POST", "/v1/completions", body=json.dumps(body))
@@ -226,14 +223,7 @@ def _serve_once(tmp_path: Path, model_path: Path, *options: str) -> str:
         assert answer.status == 200
         assert "a + b" in json.loads(answer.read())["choices"][0]["text"]
         conn.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        time.sleep(0.2)
-        return "".join(err)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return "".join(err)
 
 
 @pytest.mark.model
