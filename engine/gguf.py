@@ -106,7 +106,7 @@ GGML_TYPES: dict[int, tuple[str, int, int]] = {
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_HEADER = struct.Struct("<4sIQQ")
+HEADER = struct.Struct("<4sIQQ")  # magic, version, tensor count, key/value count
 
 Scalar = int | float | bool | str
 
@@ -375,10 +375,10 @@ def _parse_buffer(
             "install the default model.",
         )
     r = _Reader(buf, size, label)
-    if size < _HEADER.size:
+    if size < HEADER.size:
         r.pos = 4
-        r.need(_HEADER.size - 4, "the GGUF header")
-    _, version, tensor_count, kv_count = _HEADER.unpack_from(buf, 0)
+        r.need(HEADER.size - 4, "the GGUF header")
+    _, version, tensor_count, kv_count = HEADER.unpack_from(buf, 0)
     if version not in SUPPORTED_VERSIONS:
         if version & 0xFFFF == 0 and version:
             detail = f"a big-endian GGUF (version {int.from_bytes(head[4:8], 'big')})"
@@ -390,7 +390,7 @@ def _parse_buffer(
             "Convert the model with a current llama.cpp (convert_hf_to_gguf.py), or use another "
             "GGUF file.",
         )
-    r.pos = _HEADER.size
+    r.pos = HEADER.size
     if tensor_count > _MAX_COUNT:
         raise r.implausible(f"tensor count {tensor_count}")
     if kv_count > _MAX_COUNT:
@@ -446,7 +446,7 @@ def _parse_buffer(
         tensors.append(
             TensorInfo(name, shape, ggml_type, offset, _tensor_nbytes(r, what, shape, ggml_type))
         )
-    data_offset = -(-r.pos // alignment) * alignment
+    data_offset = align(r.pos, alignment)
     return GgufMetadata(
         path=path,
         version=version,
@@ -463,20 +463,30 @@ def _parse_buffer(
     )
 
 
+def align(n: int, alignment: int) -> int:
+    """``n`` rounded up to a multiple of ``alignment``."""
+    return -(-n // alignment) * alignment
+
+
+def tensor_nbytes(shape: tuple[int, ...], ggml_type: int) -> int:
+    """Bytes of a tensor of a known ggml type (its first dimension whole blocks)."""
+    _, block, block_bytes = GGML_TYPES[ggml_type]
+    n = 1
+    for d in shape:
+        n *= d
+    return n // block * block_bytes
+
+
 def _tensor_nbytes(r: _Reader, what: str, shape: tuple[int, ...], ggml_type: int) -> int | None:
     known = GGML_TYPES.get(ggml_type)
     if known is None:
         return None
-    _, block, block_bytes = known
-    n = 1
-    for d in shape:
-        n *= d
-    if shape and shape[0] % block:
+    if shape and shape[0] % known[1]:
         raise r.implausible(
             f"{what} has a first dimension of {shape[0]}, not a multiple of the "
-            f"{known[0]} block size {block}"
+            f"{known[0]} block size {known[1]}"
         )
-    return n // block * block_bytes
+    return tensor_nbytes(shape, ggml_type)
 
 
 def read_metadata(
@@ -489,12 +499,16 @@ def read_metadata(
 
 def check_complete(path: str | Path, *, label: str | None = None) -> None:
     """Raise GgufError when the file is shorter than its tensor infos say."""
-    meta = read_metadata(path, label=label)
+    require_complete(read_metadata(path, label=label), label=label)
+
+
+def require_complete(meta: GgufMetadata, *, label: str | None = None) -> None:
+    """``check_complete`` for a header already read."""
     expected = meta.data_end
     if meta.file_size < expected:
         raise GgufError(
             f"model file is truncated: expected at least {expected} bytes, found "
-            f"{meta.file_size} ({label or path}).",
+            f"{meta.file_size} ({label or meta.path}).",
             "The download or copy was interrupted: run `safecoder-lsp model pull` again "
             "(or copy the file again).",
         )

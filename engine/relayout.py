@@ -31,7 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from engine.base import EngineError
-from engine.gguf import GGML_TYPES, GgufError, GgufMetadata, check_complete, read_metadata
+from engine.gguf import (
+    GGML_TYPES,
+    HEADER,
+    MAGIC,
+    GgufError,
+    GgufMetadata,
+    align,
+    check_complete,
+    read_metadata,
+    require_complete,
+    tensor_nbytes,
+)
 
 ORIGINAL = "original"
 SIXTEEN_BIT = "16bit"
@@ -133,29 +144,18 @@ def _encode(x: np.ndarray) -> bytes:
 
 
 # -- the derived file -----------------------------------------------------------------
-def _nbytes(shape: tuple[int, ...], ggml_type: int) -> int:
-    _, block, block_bytes = GGML_TYPES[ggml_type]
-    n = 1
-    for d in shape:
-        n *= d
-    return n // block * block_bytes
-
-
-def _align(n: int, alignment: int) -> int:
-    return -(-n // alignment) * alignment
-
-
 def _string(text: str) -> bytes:
     data = text.encode("utf-8")
     return struct.pack("<Q", len(data)) + data
 
 
-def derive(src: Path, dst: Path, conversions: dict[str, int], note: str = "") -> None:
-    """Write ``src`` to ``dst`` with the tensors in ``conversions`` stored in their new
-    type. Written to a temporary file beside ``dst`` and renamed, so ``dst`` is either
-    complete or absent."""
-    check_complete(src)
-    meta = read_metadata(src)
+def derive(
+    src: Path, dst: Path, conversions: dict[str, int], meta: GgufMetadata, note: str = ""
+) -> None:
+    """Write ``src`` (its header read as ``meta``) to ``dst`` with the tensors in
+    ``conversions`` stored in their new type. Written to a temporary file beside ``dst``
+    and renamed, so ``dst`` is either complete or absent."""
+    require_complete(meta)
     if any(t.nbytes is None for t in meta.tensors):
         raise RelayoutError(f"{src.name} has a tensor type this converter does not know.")
     layout: list[tuple[str, tuple[int, ...], int, int, int]] = []  # name, shape, type, at, n
@@ -164,11 +164,11 @@ def derive(src: Path, dst: Path, conversions: dict[str, int], note: str = "") ->
         new_type = conversions.get(t.name, t.ggml_type)
         if new_type != t.ggml_type and t.ggml_type not in DEQUANTIZE:
             raise RelayoutError(f"cannot convert {t.name} from {t.type_name}.")
-        offset = _align(offset, meta.alignment)
-        n = _nbytes(t.shape, new_type)
+        offset = align(offset, meta.alignment)
+        n = tensor_nbytes(t.shape, new_type)
         layout.append((t.name, t.shape, new_type, offset, n))
         offset += n
-    header = bytearray(struct.pack("<4sIQQ", b"GGUF", meta.version, len(layout), meta.kv_count + 1))
+    header = HEADER.pack(MAGIC, meta.version, len(layout), meta.kv_count + 1)
     infos = bytearray()
     for name, shape, ggml_type, at, _ in layout:
         dims = struct.pack(f"<I{len(shape)}Q", len(shape), *shape)
@@ -200,10 +200,10 @@ def derive(src: Path, dst: Path, conversions: dict[str, int], note: str = "") ->
             open(tmp, "wb") as out,
         ):
             out.write(header)
-            out.write(buf[24 : meta.kv_end])
+            out.write(buf[HEADER.size : meta.kv_end])
             out.write(extra)
             out.write(infos)
-            out.write(b"\0" * (_align(out.tell(), meta.alignment) - out.tell()))
+            out.write(b"\0" * (align(out.tell(), meta.alignment) - out.tell()))
             start = out.tell()
             for t, (_, _, new_type, at, _) in zip(meta.tensors, layout, strict=True):
                 out.write(b"\0" * (start + at - out.tell()))
@@ -229,7 +229,7 @@ def _convert(buf: mmap.mmap, begin: int, shape: tuple[int, ...], old: int, out) 
     """Write the tensor of type ``old`` at ``begin`` as F16, a few million values at a time."""
     _, block, block_bytes = GGML_TYPES[old]
     row_bytes = shape[0] // block * block_bytes
-    rows = _nbytes(shape, old) // row_bytes
+    rows = tensor_nbytes(shape, old) // row_bytes
     step = max(1, _CHUNK_ELEMENTS // shape[0])
     dequantize = DEQUANTIZE[old]
     for first in range(0, rows, step):
@@ -258,16 +258,18 @@ def _record(src: Path) -> dict[str, object]:
     }
 
 
-def ensure_derived(src: Path, directory: Path) -> Derived:
-    """The 16-bit copy of ``src`` in ``directory``/derived, made now unless an earlier
-    one for this very file (same path, size and modification time) is complete."""
+def ensure_derived(src: Path, directory: Path, meta: GgufMetadata | None = None) -> Derived:
+    """The 16-bit copy of ``src`` (its header ``meta``, read when not given) in
+    ``directory``/derived, made now unless an earlier one for this very file (same
+    path, size and modification time) is complete."""
     dst = derived_path(src, directory)
     record_path = dst.with_name(dst.name + ".json")
     try:
         wanted = _record(src)
     except OSError as exc:
         raise RelayoutError(f"cannot read {src}: {exc}.") from exc
-    conversions = plan(read_metadata(src))
+    meta = meta if meta is not None else read_metadata(src)
+    conversions = plan(meta)
     try:
         if json.loads(record_path.read_text(encoding="utf-8")) == wanted:
             check_complete(dst)
@@ -277,7 +279,7 @@ def ensure_derived(src: Path, directory: Path) -> Derived:
     started = time.monotonic()
     with contextlib.suppress(OSError):  # derive() says what is wrong with the directory
         record_path.unlink(missing_ok=True)
-    derive(src, dst, conversions, note=f"{SIXTEEN_BIT} matrices from {src.name}")
+    derive(src, dst, conversions, meta, note=f"{SIXTEEN_BIT} matrices from {src.name}")
     try:
         record_path.write_text(json.dumps(wanted), encoding="utf-8")
     except OSError as exc:

@@ -267,12 +267,13 @@ def weights_for(
         import llama_cpp  # loaded already (safecoder_lsp.native) by a model-loading command
 
         system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    meta = read_metadata(model)
     layout, why = relayout.choose(
         requested,
         n_gpu_layers=config.engine.n_gpu_layers,
         slots=slots,
         system_info=system_info,
-        meta=read_metadata(model),
+        meta=meta,
     )
     if layout == relayout.ORIGINAL:
         print(f"weights: original ({why})", file=sys.stderr)
@@ -283,7 +284,7 @@ def weights_for(
             file=sys.stderr,
         )
     try:
-        derived = relayout.ensure_derived(model, model_dir())
+        derived = relayout.ensure_derived(model, model_dir(), meta)
     except EngineError as exc:
         if requested != relayout.AUTO:
             raise
