@@ -7,6 +7,8 @@ tokens, per-token rate limits, a bounded fair queue and optional (mutual) TLS.
 Modules, one job each:
 
 - ``backend``: the interface the server schedules requests through;
+- ``backends``: which backend serves, built from the configuration (the batched
+  engine and its weights for several slots, else ``serial``);
 - ``serial``: that interface over any ordinary engine, one request at a time, with a
   queue that is fair between users;
 - ``tokens``: the hashed API tokens file (add / list / revoke, reloaded on change);

@@ -14,8 +14,8 @@ from endpoint_client import FIM_PROMPT, free_text, start
 
 pytest.importorskip("engine.batched")
 
-from safecoder_lsp.cli_endpoint import make_backend
 from safecoder_lsp.config import Config
+from safecoder_lsp.endpoint.backends import make_backend
 
 pytestmark = pytest.mark.model
 

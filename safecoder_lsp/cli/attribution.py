@@ -4,7 +4,6 @@ over attribution/."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -18,6 +17,7 @@ from attribution.parallel import Outcome, Settings, run_local, run_ray, shard_pa
 from attribution.policy import Policy
 from attribution.sources import Skipped
 from attribution.units import SITE_PACKAGES, Unit, documents, plan
+from safecoder_lsp.cli.output import print_error, print_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except AttributionError as exc:
-        from safecoder_lsp.cli import print_error
-
         print_error(exc.message, exc.hint)
         return 1
 
@@ -227,7 +225,7 @@ def _log(count: int, as_json: bool) -> int:
         return 0
     for entry in entries:
         if as_json:
-            print(json.dumps(entry))
+            print_json(entry)
             continue
         print(f"{entry.get('time', '?')} {entry.get('uri', '?')} ({entry.get('request_id', '?')})")
         for m in entry.get("matches", []):
@@ -301,7 +299,7 @@ def _check(index: Index, policy: Policy, file: str, as_json: bool) -> int:
                 {**r.match.__dict__, "allowed": r.allowed, "why": r.why} for r in verdict.references
             ],
         }
-        print(json.dumps(out, indent=2))
+        print_json(out, indent=2)
     else:
         for r in verdict.references:
             m = r.match

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from engine import modelstore
 from engine.base import EngineError
+from safecoder_lsp.cli.output import print_error
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -101,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except EngineError as exc:
-        from safecoder_lsp.cli import print_error
-
         print_error(exc.message, exc.hint)
         return 1
 
@@ -184,11 +183,10 @@ def _verify(path: str | None) -> int:
     finally:
         progress.end()
     if not result.ok:
-        print(f"error: {result.path}: {result.message}", file=sys.stderr)
         fix = "run `safecoder-lsp model pull` (add --force to replace an installed model)"
         if path:
             fix += " or point model.path at a good GGUF file"
-        print(f"  fix: {fix}", file=sys.stderr)
+        print_error(f"{result.path}: {result.message}", fix)
         return 1
     print(f"ok: {result.path} ({result.size:,} bytes, sha256 {result.sha256}): {result.message}")
     return 0
@@ -197,10 +195,10 @@ def _verify(path: str | None) -> int:
 def _path() -> int:
     path = modelstore.default_model_path()
     if not path.is_file():
-        print(
-            f"error: the default model is not installed ({path} does not exist).", file=sys.stderr
+        print_error(
+            f"the default model is not installed ({path} does not exist).",
+            "run `safecoder-lsp model pull`",
         )
-        print("  fix: run `safecoder-lsp model pull`", file=sys.stderr)
         return 1
     print(path)
     return 0

@@ -1,0 +1,3 @@
+from safecoder_lsp.cli import main
+
+raise SystemExit(main())

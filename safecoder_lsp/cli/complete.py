@@ -1,0 +1,140 @@
+"""``safecoder-lsp complete FILE --line L --character C``: one completion through the
+same pipeline as the language server, printed as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safecoder_lsp.cli.output import (
+    configure_logging,
+    print_error,
+    print_json,
+    print_text,
+    print_warning,
+)
+
+if TYPE_CHECKING:
+    from safecoder_lsp.completion.service import CompletionResult
+
+LANGUAGES = {
+    ".py": "python",
+    ".js": "javascript",
+    ".jsx": "javascriptreact",
+    ".ts": "typescript",
+    ".tsx": "typescriptreact",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".rb": "ruby",
+    ".php": "php",
+    ".cs": "csharp",
+    ".lua": "lua",
+    ".sh": "shellscript",
+    ".sql": "sql",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".md": "markdown",
+    ".html": "html",
+    ".css": "css",
+}
+
+
+def language_of(path: str) -> str:
+    return LANGUAGES.get(Path(path).suffix.lower(), "")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    complete = subparsers.add_parser("complete", help="complete FILE at a position (same pipeline)")
+    complete.add_argument("file", help="the file, or - for standard input")
+    complete.add_argument("--line", type=int, required=True, help="0-based line")
+    complete.add_argument("--character", type=int, required=True, help="0-based character")
+    complete.add_argument(
+        "--encoding",
+        choices=["utf-32", "utf-16", "utf-8"],
+        default="utf-32",
+        help="unit of --character (default: characters, i.e. utf-32)",
+    )
+    complete.add_argument("--language", default="", help="language id (default: from extension)")
+    complete.add_argument("--json", action="store_true", help="print a JSON object")
+    return complete
+
+
+def run(args: argparse.Namespace) -> int:
+    from safecoder_lsp.completion.service import CompletionError
+    from safecoder_lsp.config import load_config
+    from safecoder_lsp.documents import DocumentError, DocumentStore
+    from safecoder_lsp.runtime import build_service
+
+    result = load_config()
+    cfg = result.config
+    configure_logging("warning" if cfg.log.level == "info" else cfg.log.level, cfg.log.file)
+    for problem in result.problems:
+        print_warning(problem)
+    try:
+        uri, text = _read(args.file)
+    except (OSError, UnicodeDecodeError) as exc:
+        print_error(f"cannot read {args.file}: {exc}")
+        return 1
+    language = args.language or language_of(args.file)
+    doc = DocumentStore().open(uri, text, 0, language)
+    try:
+        offset = doc.offset_at(args.line, args.character, args.encoding)
+    except DocumentError as exc:
+        print_error(str(exc))
+        return 1
+    service = build_service(cfg)
+    try:
+        res = asyncio.run(service.complete(doc, offset, invoked=True))
+    except CompletionError as exc:
+        print_error(exc.message, exc.hint)
+        return 1
+    finally:
+        service.worker.close()
+    if args.json:
+        print_json(as_json(res), ensure_ascii=False)
+    else:
+        print_text(res.text)
+    return 0
+
+
+def _read(file: str) -> tuple[str, str]:
+    """(uri, text) of ``file``, or of standard input for ``-``."""
+    if file == "-":
+        return "untitled:stdin", sys.stdin.read()
+    path = Path(file)
+    text = path.read_text(encoding="utf-8")
+    return path.resolve().as_uri(), text
+
+
+def as_json(res: CompletionResult) -> dict[str, Any]:
+    """``complete --json``'s object."""
+    st = res.stats
+    return {
+        "request_id": res.request_id,
+        "text": res.text,
+        "source": res.source,
+        "mode": res.mode,
+        "latency_ms": round(res.latency_ms, 1),
+        "stats": None
+        if st is None
+        else {
+            "prompt_tokens": st.prompt_tokens,
+            "reused_tokens": st.reused_tokens,
+            "generated_tokens": st.generated_tokens,
+            "stop_reason": st.stop_reason.value if st.stop_reason else None,
+        },
+    }
