@@ -31,7 +31,7 @@ from safecoder_lsp import __version__, llmls, plugin_backend, references
 from safecoder_lsp.completion.service import CompletionError, CompletionResult, CompletionService
 from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
 from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
-from safecoder_lsp.protocol import SafecoderProtocol
+from safecoder_lsp.lsp.protocol import SafecoderProtocol
 from safecoder_lsp.runtime import (
     attributor,
     build_service,

@@ -1,0 +1,1 @@
+"""The language server (split into modules by concern in the next commit)."""
