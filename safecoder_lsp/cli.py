@@ -182,7 +182,7 @@ def _loads_a_model(argv: list[str]) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from safecoder_lsp.config import load_config
-    from safecoder_lsp.lsp.server import create_server
+    from safecoder_lsp.lsp.app import create_server
 
     cfg = load_config().config
     _configure_logging(cfg.log.level, cfg.log.file, cfg.log.include_code)
