@@ -457,4 +457,3 @@ class CompletionService:
         )
         if self.settings.include_code_in_logs:
             log.info("completion %s text=%r", result.request_id, result.text)
-

@@ -22,7 +22,7 @@ def test_the_template_override_is_set_and_cleared():
     assert s.template is TEMPLATE
     s.set_template_override(None)  # back to the engine's (none here: not loaded)
     with pytest.raises(CompletionError, match="fill-in-the-middle format"):
-        s.template
+        _ = s.template
     s.set_template_override(TEMPLATE)
     assert s.template is TEMPLATE
 

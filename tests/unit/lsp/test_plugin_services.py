@@ -73,8 +73,7 @@ async def test_an_allowed_endpoint_gets_a_service_made_once():
     assert first.config.engine.url == "http://127.0.0.1:8000" and first.token == "tok"
     assert h.told == [
         (
-            "completions come from the endpoint the plugin names: http://127.0.0.1:8000 "
-            "(openai).",
+            "completions come from the endpoint the plugin names: http://127.0.0.1:8000 (openai).",
             t.MessageType.Info,
         )
     ]
