@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until the client ends the session. Also what ``safecoder-lsp`` with no
     command (or ``--stdio`` alone) runs: then ``args`` has no ``tcp`` or ``ws``."""
     from safecoder_lsp.config import load_config
-    from safecoder_lsp.server import create_server
+    from safecoder_lsp.lsp.app import create_server
 
     cfg = load_config().config
     configure_logging(cfg.log.level, cfg.log.file, cfg.log.include_code)

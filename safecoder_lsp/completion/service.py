@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 from engine.base import EngineError, FimParts, GenerationRequest, GenerationStats, StopReason
 from engine.fim import FimTemplate
-from engine.worker import EngineWorker, WorkerState
+from engine.worker import EngineWorker, GenerationResult, WorkerState
 from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.cache import ResultCache, TypedAhead, cache_key
 from safecoder_lsp.completion.context import CompletionContext, TokenCounter, build_context
 from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
-from safecoder_lsp.completion.trigger import should_complete
+from safecoder_lsp.completion.trigger import TriggerDecision, should_complete
 from safecoder_lsp.documents import Document
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,43 @@ class RequestRecord:
     outcome: str = "shown"  # shown | accepted | rejected
     offset: int = 0  # where it was inserted
     references: tuple = ()  # attribution.policy.Reference, spans relative to ``text``
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one request asks of the engine, and how its answer is filtered."""
+
+    ctx: CompletionContext
+    mode: str  # single | multi
+    prompt: str
+    filters: FilterContext
+    stops: tuple[str, ...]
+    max_tokens: int
+    key: str  # the result cache's
+
+
+def _refuse_binary(doc: Document, offset: int) -> None:
+    probe = doc.text[max(0, offset - BINARY_PROBE_CHARS) : offset + BINARY_PROBE_CHARS]
+    if "\x00" in probe:
+        raise CompletionError(
+            "the document looks binary (it contains NUL characters); no completion.",
+            "Completions work on text files only.",
+        )
+
+
+def _decide(doc: Document, offset: int, s: CompletionSettings) -> TriggerDecision:
+    """Whether to complete at ``offset``, and how much (should_complete)."""
+    line, _ = doc.position_at(offset, "utf-32")
+    line_start, line_end = doc.line_span(line)
+    return should_complete(
+        doc.text[line_start:offset],
+        doc.text[offset:line_end],
+        doc.language_id,
+        multiline=s.multiline,
+        skip_in_comments=s.skip_in_comments,
+        skip_in_strings=s.skip_in_strings,
+        prefix_tail=doc.text[max(0, offset - 2000) : offset],
+    )
 
 
 class CompletionService:
@@ -171,6 +208,17 @@ class CompletionService:
             self._counter = TokenCounter(engine.count_tokens)
         return self._counter
 
+    # -- reconfiguration (the server applies a new configuration) -------------------
+    def set_template_override(self, template: FimTemplate | None) -> None:
+        """Use ``template`` instead of the engine's own; None: the engine's again."""
+        self._template_override = template
+
+    def update_settings(self, settings: CompletionSettings) -> None:
+        """New settings for the next requests; the cache keeps its entries (up to the
+        new size)."""
+        self.settings = settings
+        self.cache.capacity = settings.cache_size
+
     # -- the pipeline --------------------------------------------------------
     async def complete(
         self, doc: Document, offset: int, *, invoked: bool = False
@@ -178,54 +226,79 @@ class CompletionService:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
         self.stats["requests"] += 1
-        s = self.settings
+        result = await self._complete(doc, offset, request_id, invoked)
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        self.stats[result.source] = self.stats.get(result.source, 0) + 1
+        self._log(result, doc)
+        return result
 
-        def done(result: CompletionResult) -> CompletionResult:
-            result.latency_ms = (time.perf_counter() - started) * 1000
-            self.stats[result.source] = self.stats.get(result.source, 0) + 1
-            self._log(result, doc)
-            return result
-
+    async def _complete(
+        self, doc: Document, offset: int, request_id: str, invoked: bool
+    ) -> CompletionResult:
+        s = self.settings  # the settings in force when the request came
         # 1. Typed ahead: the user typed the start of what is shown.
-        shown = self.typed_ahead.lookup(doc, offset)
+        shown = self._typed_ahead(doc, offset, request_id)
         if shown is not None:
-            self.typed_ahead.remember(doc, offset, shown.text, shown.request_id)
-            refs = self._remaining_references(shown.request_id, shown.text)
-            self._record(request_id, doc.uri, shown.text, offset, refs)
-            return done(
-                CompletionResult(request_id, shown.text, offset, "typed_ahead", references=refs)
-            )
-
-        probe = doc.text[max(0, offset - BINARY_PROBE_CHARS) : offset + BINARY_PROBE_CHARS]
-        if "\x00" in probe:
-            raise CompletionError(
-                "the document looks binary (it contains NUL characters); no completion.",
-                "Completions work on text files only.",
-            )
+            return shown
+        _refuse_binary(doc, offset)
 
         # 2. Should we complete here, and how much?
-        line, _ = doc.position_at(offset, "utf-32")
-        line_start, line_end = doc.line_span(line)
-        decision = should_complete(
-            doc.text[line_start:offset],
-            doc.text[offset:line_end],
-            doc.language_id,
-            multiline=s.multiline,
-            skip_in_comments=s.skip_in_comments,
-            skip_in_strings=s.skip_in_strings,
-            prefix_tail=doc.text[max(0, offset - 2000) : offset],
-        )
+        decision = _decide(doc, offset, s)
         mode = decision.mode
         if mode == "none":
             if not invoked:
                 self.typed_ahead.forget(doc.uri)
-                return done(CompletionResult(request_id, "", offset, "skipped", decision.reason))
+                return CompletionResult(request_id, "", offset, "skipped", decision.reason)
             mode = "single"
 
         await self._ready()
         template = await self._template()
 
         # 3. Context and prompt.
+        plan = self._plan(doc, offset, mode, template, s)
+
+        # 4. Cache.
+        cached = self.cache.get(plan.key)
+        if cached is not None:
+            return self._judged(doc, offset, request_id, plan, cached, "cache")
+
+        # 5. Engine.
+        result = await self._generate(doc, plan, s)
+        if result.cancelled:
+            return CompletionResult(
+                request_id,
+                "",
+                offset,
+                "superseded",
+                "a newer request replaced this one",
+                mode=mode,
+                stats=result.stats,
+            )
+
+        # 6. Post-process.
+        text = postprocess(result.text, plan.filters)
+        if result.stats.stop_reason not in (StopReason.TIME_BUDGET, StopReason.CANCELLED):
+            self.cache.put(plan.key, text)  # judged again on every hit: the policy may change
+
+        # 7. Attribution: matches with indexed code, and the license policy.
+        out = self._judged(doc, offset, request_id, plan, text, "engine")
+        out.stats = result.stats
+        out.raw = result.text
+        return out
+
+    def _typed_ahead(self, doc: Document, offset: int, request_id: str) -> CompletionResult | None:
+        """The suggestion shown, when the user typed its start since; else None."""
+        shown = self.typed_ahead.lookup(doc, offset)
+        if shown is None:
+            return None
+        self.typed_ahead.remember(doc, offset, shown.text, shown.request_id)
+        refs = self._remaining_references(shown.request_id, shown.text)
+        self._record(request_id, doc.uri, shown.text, offset, refs)
+        return CompletionResult(request_id, shown.text, offset, "typed_ahead", references=refs)
+
+    def _plan(
+        self, doc: Document, offset: int, mode: str, template: FimTemplate, s: CompletionSettings
+    ) -> _Plan:
         ctx = build_context(
             doc,
             offset,
@@ -236,66 +309,53 @@ class CompletionService:
         )
         self._anchors[doc.uri] = ctx.start_line
         prompt = template.build(ctx.before, ctx.suffix, ctx.line_head)
-        fctx = FilterContext(prefix=ctx.prefix, suffix=ctx.suffix, language=ctx.language, mode=mode)
         stops = template.stop_words + tuple(s.stop) + (("\n",) if mode == "single" else ())
         max_tokens = s.single_line_max_tokens if mode == "single" else s.max_tokens
-        key = cache_key(prompt, mode, max_tokens, stops, s.temperature)
-
-        # 4. Cache.
-        cached = self.cache.get(key)
-        if cached is not None:
-            refs = self._attribute(ctx.prefix, cached)
-            if refs is None:
-                return done(self._blocked(request_id, offset, mode))
-            return done(self._shown(doc, offset, cached, request_id, "cache", mode, prompt, refs))
-
-        # 5. Engine.
-        request = GenerationRequest(
+        return _Plan(
+            ctx=ctx,
+            mode=mode,
             prompt=prompt,
-            fim=FimParts(ctx.before, ctx.suffix, ctx.line_head, self._extra(doc)),
+            filters=FilterContext(
+                prefix=ctx.prefix, suffix=ctx.suffix, language=ctx.language, mode=mode
+            ),
+            stops=stops,
             max_tokens=max_tokens,
-            stop=stops,
+            key=cache_key(prompt, mode, max_tokens, stops, s.temperature),
+        )
+
+    async def _generate(
+        self, doc: Document, plan: _Plan, s: CompletionSettings
+    ) -> GenerationResult:
+        """The engine's answer to ``plan`` (newer requests for ``doc`` replace it)."""
+        ctx, fctx = plan.ctx, plan.filters
+        request = GenerationRequest(
+            prompt=plan.prompt,
+            fim=FimParts(ctx.before, ctx.suffix, ctx.line_head, self._extra(doc)),
+            max_tokens=plan.max_tokens,
+            stop=plan.stops,
             temperature=s.temperature,
             time_budget_s=s.time_budget_ms / 1000,
             # The typed part of the line ends the prompt, possibly mid-token.
             heal=bool(ctx.line_head),
-            should_stop=(lambda text: block_finished(text, fctx)) if mode == "multi" else None,
+            should_stop=(lambda text: block_finished(text, fctx)) if plan.mode == "multi" else None,
         )
         job = self.worker.submit(doc.uri, request)
         try:
-            result = await asyncio.wrap_future(job.future)
+            return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
             job.cancel()
             raise
         except EngineError as exc:
             raise CompletionError(exc.message, exc.hint) from exc
-        if result.cancelled:
-            return done(
-                CompletionResult(
-                    request_id,
-                    "",
-                    offset,
-                    "superseded",
-                    "a newer request replaced this one",
-                    mode=mode,
-                    stats=result.stats,
-                )
-            )
 
-        # 6. Post-process.
-        text = postprocess(result.text, fctx)
-        if result.stats.stop_reason not in (StopReason.TIME_BUDGET, StopReason.CANCELLED):
-            self.cache.put(key, text)  # judged again on every hit: the policy may change
-
-        # 7. Attribution: matches with indexed code, and the license policy.
-        refs = self._attribute(ctx.prefix, text)
+    def _judged(
+        self, doc: Document, offset: int, request_id: str, plan: _Plan, text: str, source: str
+    ) -> CompletionResult:
+        """``text`` shown, or blocked by the attribution policy."""
+        refs = self._attribute(plan.ctx.prefix, text)
         if refs is None:
-            out = self._blocked(request_id, offset, mode)
-        else:
-            out = self._shown(doc, offset, text, request_id, "engine", mode, prompt, refs)
-        out.stats = result.stats
-        out.raw = result.text
-        return done(out)
+            return self._blocked(request_id, offset, plan.mode)
+        return self._shown(doc, offset, text, request_id, source, plan.mode, plan.prompt, refs)
 
     def _extra(self, doc: Document) -> tuple[tuple[str, str], ...]:
         if self.other_files is None or not getattr(self.worker.engine, "wants_other_files", False):
@@ -397,7 +457,3 @@ class CompletionService:
         )
         if self.settings.include_code_in_logs:
             log.info("completion %s text=%r", result.request_id, result.text)
-
-
-def context_summary(ctx: CompletionContext) -> str:
-    return f"lines {ctx.start_line}-{ctx.end_line} (cursor line {ctx.cursor_line})"

@@ -1,6 +1,6 @@
 // Status bar text from the server's `safecoder.stats` answer. Pure: no `vscode` import.
 
-/** The answer of the server command `safecoder.stats` (see safecoder_lsp/server.py). */
+/** The answer of the server command `safecoder.stats` (see safecoder_lsp/lsp/commands.py). */
 export interface Stats {
   engine_state?: string; // none | idle | loading | ready | failed | closed
   error?: string | null;
