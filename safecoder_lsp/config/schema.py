@@ -174,14 +174,16 @@ class EngineConfig:
         0,
         "layers offloaded to the GPU, -1 = all (needs a GPU build of llama-cpp-python)",
         lo=-1,
+        workspace=False,
     )
     n_threads: int = _opt(
         0,
         "CPU threads for generation; 0 = auto (the available cores, at most 8)",
         lo=0,
+        workspace=False,
     )
-    n_ctx: int = _opt(4096, "context window in tokens", lo=512, hi=131072)
-    n_batch: int = _opt(512, "prompt evaluation batch size", lo=16, hi=8192)
+    n_ctx: int = _opt(4096, "context window in tokens", lo=512, hi=131072, workspace=False)
+    n_batch: int = _opt(512, "prompt evaluation batch size", lo=16, hi=8192, workspace=False)
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ class CompletionConfig:
 
 @dataclass(frozen=True)
 class AttributionConfig:
-    index: str = _opt("", "path of the attribution index (SQLite)")
+    index: str = _opt("", "path of the attribution index (SQLite)", workspace=False)
     allowed_licenses: tuple[str, ...] = _opt(
         DEFAULT_ALLOWED_LICENSES,
         "SPDX licenses a matching suggestion may come from without action",

@@ -414,7 +414,7 @@ def test_unknown_toml_sections_and_top_level_keys(tmp_path):
         ("completion.multiline", 1),
         ("model.path", 42),
         ("model.path", {"nested": "x"}),
-        ("engine.n_ctx", 100),
+        ("completion.prefix_tokens", 8),
         ("log.level", "trace"),
     ],
 )
@@ -427,7 +427,7 @@ def test_bad_client_value_keeps_lower_layer(tmp_path, key, bad, layer):
         "completion.stop": ["END"],
         "completion.multiline": "never",
         "model.path": "/m.gguf",
-        "engine.n_ctx": 2048,
+        "completion.prefix_tokens": 2048,
         "log.level": "debug",
     }[key]
     section, _, name = key.partition(".")
@@ -442,6 +442,20 @@ def test_bad_client_value_keeps_lower_layer(tmp_path, key, bad, layer):
     expected = tuple(good) if isinstance(good, list) else good
     assert result.config.get(key) == expected
     assert result.origins[key] == f"user file {path}"
+
+
+def test_bad_engine_value_from_init_options_keeps_lower_layer(tmp_path):
+    # engine.* keys are refused from workspace settings before their value is looked
+    # at (test_security_key_rejected_from_workspace_settings); initializationOptions
+    # are checked like any layer.
+    path = toml_file(tmp_path, "[engine]\nn_ctx = 2048\n")
+    result = load(user_file=path, init_options={"engine.n_ctx": 100})
+    p = only(result.problems)
+    assert (p.key, p.source) == ("engine.n_ctx", "initializationOptions")
+    assert p.message.startswith("expected ") and "got 100" in p.message
+    assert p.fix.startswith("set it to")
+    assert result.config.engine.n_ctx == 2048
+    assert result.origins["engine.n_ctx"] == f"user file {path}"
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,14 @@ def test_config_is_frozen_hashable_and_derivable():
         c.with_values({"nope.nope": 1})
 
 
+def test_no_engine_or_attribution_key_from_workspace_settings():
+    # README: a repository's settings cannot change the engine or the attribution
+    # (a missing attribution.index would turn action = block into "unchecked").
+    for spec in config_keys():
+        if spec.section in ("engine", "attribution"):
+            assert not spec.workspace, spec.key
+
+
 # -- derived from the registries (engine/kinds.py, engine/fim.py) --------------------------
 @pytest.fixture
 def toy_kind(monkeypatch):
