@@ -1,13 +1,15 @@
 """Fill-in-the-middle prompt templates and their detection.
 
 A template is data: the marker strings, their order (prefix-suffix-middle or
-suffix-prefix-middle) and the stop words that end a middle. ``detect`` picks one
-from the model's vocabulary (the GGUF token list) or, failing that, its name.
+suffix-prefix-middle) and the stop words that end a middle. ``REGISTRY`` is the one
+list of named templates: ``model.fim_template``'s values, the docs and the messages
+naming them come from it, and each entry carries the rules ``detect`` uses to pick
+it from a model's vocabulary (the GGUF token list) or, failing that, its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -111,28 +113,95 @@ CODEGEMMA = FimTemplate(
 # document cannot contain (NUL) keep prefix, suffix and middle apart in it.
 SERVER_SIDE = FimTemplate(name="server", prefix="\x00P", suffix="\x00S", middle="\x00M")
 
-TEMPLATES: dict[str, FimTemplate] = {
-    t.name: t for t in (QWEN, STARCODER, CODELLAMA, DEEPSEEK, CODESTRAL, CODEGEMMA)
+
+@dataclass(frozen=True)
+class Registered:
+    """A template in the registry and how to recognise its models.
+
+    ``vocabulary(tokens, architecture)`` says whether a model's special tokens (and
+    its GGUF ``general.architecture``) are this template's; ``names`` are lower-case
+    pieces of a model's name (GGUF ``general.name``, file name, served model) that
+    mean this template. ``rank`` orders detection (lower first, ties in registry
+    order) where the rules of two templates could both match.
+    """
+
+    template: FimTemplate
+    vocabulary: Callable[[Container[str], str], bool]
+    names: tuple[str, ...] = ()
+    rank: int = 100
+
+
+def _has(*tokens: str) -> Callable[[Container[str], str], bool]:
+    """The vocabulary holds every one of ``tokens``."""
+    return lambda vocab, arch: all(t in vocab for t in tokens)
+
+
+def _gemma_like(vocab: Container[str], arch: str) -> bool:
+    return "gemma" in arch or "<|file_separator|>" in vocab
+
+
+#: model.fim_template's values besides the registered names.
+AUTO = "auto"
+CUSTOM = "custom"
+
+# The registry, in the order configuration and docs list the names. Adding a
+# template is one entry here.
+REGISTRY: dict[str, Registered] = {
+    r.template.name: r
+    for r in (
+        Registered(
+            QWEN,
+            lambda vocab, arch: "<|fim_prefix|>" in vocab and not _gemma_like(vocab, arch),
+            names=("qwen",),
+            rank=0,
+        ),
+        Registered(STARCODER, _has("<fim_prefix>"), names=("starcoder", "santacoder"), rank=2),
+        Registered(
+            CODELLAMA,
+            lambda vocab, arch: "▁<PRE>" in vocab or "<PRE>" in vocab,
+            names=("codellama", "code-llama"),
+            rank=5,
+        ),
+        Registered(DEEPSEEK, _has("<｜fim▁begin｜>"), names=("deepseek",), rank=3),
+        Registered(CODESTRAL, _has("[SUFFIX]", "[PREFIX]"), names=("codestral",), rank=4),
+        Registered(
+            CODEGEMMA,
+            lambda vocab, arch: "<|fim_prefix|>" in vocab and _gemma_like(vocab, arch),
+            names=("codegemma",),
+            rank=1,
+        ),
+    )
 }
 
-# Aliases accepted in configuration.
-ALIASES = {
-    "qwen": "qwen2.5-coder",
-    "qwen2.5": "qwen2.5-coder",
-    "starcoder2": "starcoder",
-    "santacoder": "starcoder",
-    "deepseek": "deepseek-coder",
-    "mistral": "codestral",
-    "gemma": "codegemma",
-}
+
+def register(entry: Registered) -> Registered:
+    """Add a template to the registry (its name must be new, and not auto/custom)."""
+    name = entry.template.name
+    if name in REGISTRY or name in (AUTO, CUSTOM) or name != name.lower():
+        raise ValueError(f"FIM template name {name!r} is taken or not lower-case")
+    REGISTRY[name] = entry
+    return entry
+
+
+def names() -> tuple[str, ...]:
+    """The registered template names, in registry order."""
+    return tuple(REGISTRY)
+
+
+def setting_choices() -> tuple[str, ...]:
+    """The values ``model.fim_template`` accepts: auto, every registered name, custom."""
+    return (AUTO, *REGISTRY, CUSTOM)
+
+
+def _by_rank() -> list[Registered]:
+    return sorted(REGISTRY.values(), key=lambda r: r.rank)  # stable: ties keep registry order
 
 
 def by_name(name: str) -> FimTemplate:
-    key = ALIASES.get(name.lower(), name.lower())
     try:
-        return TEMPLATES[key]
+        return REGISTRY[name.lower()].template
     except KeyError:
-        known = ", ".join(sorted(TEMPLATES))
+        known = ", ".join(sorted(REGISTRY))
         raise ValueError(f"unknown FIM template {name!r}; known templates: {known}") from None
 
 
@@ -142,7 +211,7 @@ def custom(
     if order not in ("psm", "spm"):
         raise ValueError(f"FIM order must be 'psm' or 'spm', not {order!r}")
     return FimTemplate(
-        name="custom",
+        name=CUSTOM,
         prefix=prefix,
         suffix=suffix,
         middle=middle,
@@ -158,35 +227,26 @@ def detect(tokens: Container[str], name: str = "", architecture: str = "") -> Fi
     ``name`` is the GGUF ``general.name`` and/or the file name.
     """
     arch = architecture.lower()
-    if "<|fim_prefix|>" in tokens:
-        if "gemma" in arch or "<|file_separator|>" in tokens:
-            return CODEGEMMA
-        return QWEN
-    if "<fim_prefix>" in tokens:
-        return STARCODER
-    if "<｜fim▁begin｜>" in tokens:
-        return DEEPSEEK
-    if "[SUFFIX]" in tokens and "[PREFIX]" in tokens:
-        return CODESTRAL
-    if "▁<PRE>" in tokens or "<PRE>" in tokens:
-        return CODELLAMA
+    for entry in _by_rank():
+        if entry.vocabulary(tokens, arch):
+            return entry.template
     return detect_by_name(name)
+
+
+def detect_from_gguf(
+    tokens: Container[str], metadata: Mapping[str, object], file_name: str
+) -> FimTemplate | None:
+    """:func:`detect` for a GGUF model: its special tokens, ``general.name`` with the
+    file name, and ``general.architecture``."""
+    name = f"{metadata.get('general.name', '')} {file_name}"
+    return detect(tokens, name, str(metadata.get("general.architecture", "")))
 
 
 def detect_by_name(name: str) -> FimTemplate | None:
     n = name.lower()
-    for needle, template in (
-        ("qwen", QWEN),
-        ("codegemma", CODEGEMMA),
-        ("starcoder", STARCODER),
-        ("santacoder", STARCODER),
-        ("deepseek", DEEPSEEK),
-        ("codestral", CODESTRAL),
-        ("codellama", CODELLAMA),
-        ("code-llama", CODELLAMA),
-    ):
-        if needle in n:
-            return template
+    for entry in _by_rank():
+        if any(needle in n for needle in entry.names):
+            return entry.template
     return None
 
 

@@ -29,12 +29,14 @@ import hashlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from engine import kinds
 from engine.base import EngineError
 from safecoder_lsp.config import Config
 from safecoder_lsp.llmls import GetCompletionsParams
 
-# llm-ls backend -> our engine.kind. llm-ls's llamacpp backend posts to llama.cpp's
-# native /completion; the same server answers OpenAI's /v1/completions, which we speak.
+# llm-ls backend -> our engine.kind (a remote kind of engine/kinds.py; kind_for checks
+# it). llm-ls's llamacpp backend posts to llama.cpp's native /completion; the same
+# server answers OpenAI's /v1/completions, which we speak.
 KIND_BY_BACKEND = {
     "tgi": "tgi",
     "huggingface": "tgi",
@@ -90,6 +92,13 @@ class PluginBackend:
         return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def kind_for(backend: str) -> str | None:
+    """The registered remote engine kind that speaks to an llm-ls ``backend``; None
+    for a backend we do not speak."""
+    kind = kinds.KINDS.get(KIND_BY_BACKEND.get(backend.strip().lower(), ""))
+    return kind.name if kind is not None and kind.remote else None
+
+
 def base_url(url: str) -> str:
     """``url`` without credentials, a trailing API path, query or fragment."""
     parts = urlsplit(url.strip())
@@ -106,7 +115,7 @@ def requested(p: GetCompletionsParams) -> PluginBackend | None:
     """The endpoint the plugin asks for; None when it names none we could use (no
     URL, or a backend we do not speak)."""
     backend = p.backend.strip().lower()
-    kind = KIND_BY_BACKEND.get(backend)
+    kind = kind_for(backend)
     url = p.url.strip()
     if kind is None or not url:
         return None

@@ -57,7 +57,6 @@ class Event:
 
 
 class Api(Protocol):
-    kind: str
     framing: str  # "sse" or "ndjson"
     stream_path: str
     whole_path: str
@@ -124,6 +123,7 @@ class RemoteEngine:
         api: Api,
         endpoint: Endpoint,
         *,
+        kind: str = "remote",
         model: str = "",
         fim_template: FimTemplate | None = None,
         count_tokens: Callable[[str], int] = estimate,
@@ -134,6 +134,7 @@ class RemoteEngine:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.api = api
+        self.kind = kind  # the engine.kind it was built for (engine/kinds.py)
         self.client = Client(endpoint)
         self.model = model
         self._template = fim_template
@@ -173,7 +174,7 @@ class RemoteEngine:
 
     def info(self) -> EngineInfo:
         return EngineInfo(
-            kind=self.api.kind,
+            kind=self.kind,
             model=self.model or self._served_model or "(served model)",
             details={
                 "url": self.client.endpoint.url,

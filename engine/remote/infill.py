@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine.base import GenerationRequest
-from engine.fim import SERVER_SIDE
+from engine.fim import SERVER_SIDE, FimTemplate
 from engine.remote.engine import Event, finish_reason, parts_of, server_stops
 from engine.remote.http import Client
 
 
 class LlamaCppInfill:
-    kind = "llamacpp-infill"
     framing = "sse"
     stream_path = "/infill"
     whole_path = "/infill"
@@ -71,3 +70,8 @@ class LlamaCppInfill:
             settings = data.get("default_generation_settings") or {}
             return str(data.get("model_path") or settings.get("model") or "")
         return ""
+
+
+def api(template: FimTemplate | None) -> LlamaCppInfill:
+    """Its factory in the engine-kind registry (engine/kinds.py)."""
+    return LlamaCppInfill()

@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine.base import GenerationRequest
-from engine.fim import SERVER_SIDE
+from engine.fim import SERVER_SIDE, FimTemplate
 from engine.remote.engine import Event, finish_reason, parts_of, server_stops
 from engine.remote.http import Client
 
 
 class OllamaGenerate:
-    kind = "ollama"
     framing = "ndjson"
     stream_path = "/api/generate"
     whole_path = "/api/generate"
@@ -59,3 +58,9 @@ class OllamaGenerate:
 
     def discover(self, client: Client) -> str:
         return ""  # the model is named in the configuration (engine.model)
+
+
+def api(template: FimTemplate | None) -> OllamaGenerate:
+    """Its factory in the engine-kind registry (engine/kinds.py): with a known template
+    the prompt is ours (raw), without one Ollama's model template builds it."""
+    return OllamaGenerate(raw=template is not None)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine.base import GenerationRequest
+from engine.fim import FimTemplate
 from engine.remote.engine import Event, finish_reason, server_stops
 from engine.remote.http import Client
 
 
 class OpenAICompletions:
-    kind = "openai"
     framing = "sse"
     stream_path = "/v1/completions"
     whole_path = "/v1/completions"
@@ -67,3 +67,8 @@ def _message(error: Any) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)[:300]
     return str(error)[:300]
+
+
+def api(template: FimTemplate | None) -> OpenAICompletions:
+    """Its factory in the engine-kind registry (engine/kinds.py)."""
+    return OpenAICompletions()

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine.base import GenerationRequest
+from engine.fim import FimTemplate
 from engine.remote.engine import Event, finish_reason, server_stops
 from engine.remote.http import Client
 
 
 class TgiGenerate:
-    kind = "tgi"
     framing = "sse"
     stream_path = "/generate_stream"
     whole_path = "/generate"
@@ -74,3 +74,8 @@ class TgiGenerate:
     def discover(self, client: Client) -> str:
         data = client.get_json("/info")
         return str(data.get("model_id") or "") if isinstance(data, dict) else ""
+
+
+def api(template: FimTemplate | None) -> TgiGenerate:
+    """Its factory in the engine-kind registry (engine/kinds.py)."""
+    return TgiGenerate()

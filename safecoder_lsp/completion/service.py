@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine import fim
 from engine.base import EngineError, FimParts, GenerationRequest, GenerationStats, StopReason
 from engine.fim import FimTemplate
 from engine.worker import EngineWorker, GenerationResult, WorkerState
@@ -183,9 +184,8 @@ class CompletionService:
                 raise CompletionError(problem.message, problem.hint)
             raise CompletionError(
                 "the model's fill-in-the-middle format could not be detected.",
-                "Set model.fim_template (qwen2.5-coder, starcoder, codellama, deepseek-coder, "
-                "codestral, codegemma) or model.fim_prefix/fim_suffix/fim_middle with "
-                "fim_template = custom.",
+                f"Set model.fim_template ({', '.join(fim.names())}) or "
+                "model.fim_prefix/fim_suffix/fim_middle with fim_template = custom.",
             )
         return template
 

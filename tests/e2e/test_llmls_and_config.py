@@ -13,6 +13,7 @@ from lsp_session import (
     caps,
     end_of,
     inline,
+    messages,
     open_doc,
     send_raw_request,
     session,
@@ -21,6 +22,10 @@ from lsp_session import (
 )
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcInvalidParams
+from test_attribution import GPL3, PREFIX
+
+from attribution.index import Index
+from attribution.sources import directory
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
@@ -136,3 +141,42 @@ async def test_workspace_settings_cannot_redirect_code(client):
     items = await inline(client, uri, line, ch)
     assert items and "a + b" in items[0].insert_text
     assert (await stats(client))["engine_state"] == "ready"
+
+
+async def test_workspace_settings_cannot_move_the_attribution_index(clean_env, tmp_path):
+    # A repository's own settings pointing attribution.index at a missing file would
+    # turn attribution.action = block into "unchecked": they are refused, pulled
+    # (workspace/configuration) or pushed (didChangeConfiguration), and the index
+    # from the user's configuration keeps blocking.
+    env = {**clean_env, "SAFECODER_COMPLETION_TIME_BUDGET_MS": "60000"}  # same text each time
+    uri = "file:///w/paths.py"
+    async with session(env, caps("vscode")) as learn:
+        open_doc(learn, uri, PREFIX + "\n")
+        items = await inline(learn, uri, *end_of(PREFIX))
+    assert items and items[0].insert_text.strip()
+    project = tmp_path / "gpl-graphs"
+    project.mkdir()
+    (project / "COPYING").write_text(GPL3)
+    (project / "graphs.py").write_text(PREFIX + items[0].insert_text + "\n    return distances\n")
+    index = tmp_path / "index.sqlite"
+    with Index(index) as ix:
+        ix.add_source("gpl-graphs", directory(project))
+    block = {"SAFECODER_ATTRIBUTION_INDEX": str(index), "SAFECODER_ATTRIBUTION_ACTION": "block"}
+    pulled, pushed = tmp_path / "pulled.sqlite", tmp_path / "pushed.sqlite"
+    async with session(
+        env, caps("vscode"), configuration={"attribution": {"index": str(pulled)}}, extra_env=block
+    ) as c:
+        msg = await wait_for_message(c, "attribution.index")
+        assert "not in workspace settings" in msg and "SAFECODER_ATTRIBUTION_INDEX" in msg
+        c.workspace_did_change_configuration(
+            t.DidChangeConfigurationParams(
+                settings={"safecoder": {"attribution.index": str(pushed), "engine.n_ctx": 512}}
+            )
+        )
+        await wait_for_message(c, "engine.n_ctx")
+        open_doc(c, uri, PREFIX + "\n")
+        assert await inline(c, uri, *end_of(PREFIX)) == []
+        st = await stats(c)
+        assert st["blocked"] == 1 and st["engine_state"] == "ready"
+        assert not any("does not exist" in m for m in messages(c))
+    assert not pulled.exists() and not pushed.exists()

@@ -9,10 +9,12 @@ import pytest
 from safecoder_lsp.config import load_config
 from safecoder_lsp.llmls import parse_get_completions
 from safecoder_lsp.plugin_backend import (
+    KIND_BY_BACKEND,
     RESOLVE_RETRY_S,
     Refusal,
     base_url,
     egress_refusal,
+    kind_for,
     plugin_config,
     policy_refusal,
     requested,
@@ -163,3 +165,16 @@ def test_the_plugins_engine_keeps_the_rest_of_the_configuration():
     # template configured for the configured model.
     bare = requested(parse_get_completions(params(backend="tgi", url="https://tgi.internal")))
     assert bare is not None and plugin_config(cfg, bare).model.fim_template == "auto"
+
+
+def test_every_llm_ls_backend_maps_onto_a_registered_remote_kind(monkeypatch):
+    from engine import kinds
+
+    for backend, kind in KIND_BY_BACKEND.items():
+        assert kinds.get(kind).remote, backend
+        assert kind_for(backend) == kind == kind_for(f" {backend.upper()} ")
+    assert kind_for("bedrock") is None
+    # a mapping onto a kind that is not registered (renamed, removed) is not used
+    monkeypatch.setattr(kinds, "KINDS", {k: v for k, v in kinds.KINDS.items() if k != "tgi"})
+    assert kind_for("tgi") is None and kind_for("huggingface") is None
+    assert requested(parse_get_completions(params(backend="tgi", url="http://10.0.0.5"))) is None

@@ -39,11 +39,82 @@ def test_unknown_model_is_not_guessed():
     assert fim.detect(set(), "my-private-model", "llama") is None
 
 
-def test_by_name_and_aliases():
-    assert fim.by_name("Qwen").name == "qwen2.5-coder"
-    assert fim.by_name("starcoder2") is fim.STARCODER
-    with pytest.raises(ValueError, match="known templates"):
-        fim.by_name("gpt")
+def test_by_name_takes_the_registered_names_in_any_case():
+    # The names config accepts (it canonicalises their case); the aliases it never
+    # accepted are gone (issue 13).
+    assert fim.by_name("Qwen2.5-Coder") is fim.QWEN
+    assert fim.by_name("starcoder") is fim.STARCODER
+    for name in fim.names():
+        assert fim.by_name(name).name == name
+    for gone in ("qwen", "starcoder2", "santacoder", "deepseek", "mistral", "gemma", "gpt"):
+        with pytest.raises(ValueError, match="known templates"):
+            fim.by_name(gone)
+
+
+def test_the_registry_is_the_config_choices():
+    assert fim.names() == (
+        "qwen2.5-coder",
+        "starcoder",
+        "codellama",
+        "deepseek-coder",
+        "codestral",
+        "codegemma",
+    )
+    assert fim.setting_choices() == ("auto", *fim.names(), "custom")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "arch", "expected"),
+    [
+        # one vocabulary holding several families: the old if-chain's order holds
+        ({"<|fim_prefix|>", "<fim_prefix>", "[SUFFIX]", "[PREFIX]", "<PRE>"}, "", "qwen2.5-coder"),
+        ({"<|fim_prefix|>", "<fim_prefix>"}, "gemma", "codegemma"),
+        ({"<fim_prefix>", "<｜fim▁begin｜>", "<PRE>"}, "", "starcoder"),
+        ({"<｜fim▁begin｜>", "[SUFFIX]", "[PREFIX]", "<PRE>"}, "", "deepseek-coder"),
+        ({"[SUFFIX]", "[PREFIX]", "<PRE>"}, "", "codestral"),
+        ({"[SUFFIX]", "<PRE>"}, "", "codellama"),
+        ({"<PRE>"}, "", "codellama"),
+    ],
+)
+def test_detection_order_between_families(tokens, arch, expected):
+    assert fim.detect(tokens, "", arch).name == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("qwen-codegemma", "qwen2.5-coder"),
+        ("codegemma-starcoder", "codegemma"),
+        ("santacoder-deepseek", "starcoder"),
+        ("deepseek-codestral", "deepseek-coder"),
+        ("codestral-codellama", "codestral"),
+        ("Code-Llama-7b", "codellama"),
+    ],
+)
+def test_detection_by_name_order(name, expected):
+    assert fim.detect_by_name(name).name == expected
+
+
+def test_detection_from_gguf_metadata():
+    meta = {"general.name": "StarCoder2 3B", "general.architecture": "starcoder2"}
+    assert fim.detect_from_gguf(set(), meta, "model.gguf") is fim.STARCODER
+    meta = {"general.architecture": "gemma"}
+    assert fim.detect_from_gguf({"<|fim_prefix|>"}, meta, "x.gguf") is fim.CODEGEMMA
+    assert fim.detect_from_gguf(set(), {}, "qwen2.5-coder-1.5b-q4.gguf") is fim.QWEN
+    assert fim.detect_from_gguf(set(), {}, "mine.gguf") is None
+
+
+def test_a_registered_template_is_named_and_detected(monkeypatch):
+    monkeypatch.setattr(fim, "REGISTRY", dict(fim.REGISTRY))
+    toy = fim.FimTemplate(name="toy", prefix="<P>", suffix="<S>", middle="<M>")
+    fim.register(fim.Registered(toy, lambda vocab, arch: "<P>" in vocab, names=("toycoder",)))
+    assert fim.by_name("toy") is toy and "toy" in fim.names()
+    assert fim.setting_choices()[-2:] == ("toy", "custom")
+    assert fim.detect({"<P>"}) is toy and fim.detect(set(), "ToyCoder-1B") is toy
+    assert fim.detect({"<P>", "<|fim_prefix|>"}) is fim.QWEN  # built-ins rank first
+    for taken in ("toy", "auto", "custom", "Upper"):
+        with pytest.raises(ValueError, match="taken"):
+            fim.register(fim.Registered(fim.FimTemplate(taken, "a", "b", "c"), lambda v, a: False))
 
 
 def test_custom_and_extra_stops():

@@ -1,193 +1,27 @@
-"""Typed configuration: defaults, layers and precedence, parsing, problems, docs."""
+"""Typed configuration: the layers and their precedence, parsing, the problems reported,
+workspace settings and the admin policy (safecoder_lsp/config/load.py, validate.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.config_cases import EXPECTED_DEFAULTS, NOT_FROM_WORKSPACE, load, only, toml_file
 
 from safecoder_lsp import config as cfgmod
 from safecoder_lsp.config import (
     DEFAULT_ALLOWED_LICENSES,
     Config,
     ConfigProblem,
-    LoadResult,
     coerce,
     config_keys,
     flatten,
-    json_schema,
     load_config,
-    render_markdown,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-# The contract: every key with its type and default.
-EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
-    "model.path": ("str", ""),
-    "model.fim_template": ("str", "auto"),
-    "model.fim_prefix": ("str", ""),
-    "model.fim_suffix": ("str", ""),
-    "model.fim_middle": ("str", ""),
-    "model.fim_stop": ("list[str]", ()),
-    "model.mirror_url": ("str", ""),
-    "engine.kind": ("str", "llamacpp"),
-    "engine.url": ("str", ""),
-    "engine.model": ("str", ""),
-    "engine.api_token_file": ("str", ""),
-    "engine.ca_bundle": ("str", ""),
-    "engine.client_cert": ("str", ""),
-    "engine.client_key": ("str", ""),
-    "engine.tls_verify": ("bool", True),
-    "engine.connect_timeout_ms": ("int", 3000),
-    "engine.read_timeout_ms": ("int", 30000),
-    "engine.streaming": ("bool", True),
-    "engine.retries": ("int", 2),
-    "engine.breaker_failures": ("int", 3),
-    "engine.breaker_cooldown_s": ("float", 10.0),
-    "engine.fallback": ("str", "none"),
-    "engine.tokenizer": ("str", ""),
-    "engine.n_gpu_layers": ("int", 0),
-    "engine.n_threads": ("int", 0),
-    "engine.n_ctx": ("int", 4096),
-    "engine.n_batch": ("int", 512),
-    "completion.enabled": ("bool", True),
-    "completion.max_tokens": ("int", 64),
-    "completion.single_line_max_tokens": ("int", 48),
-    "completion.time_budget_ms": ("int", 3000),
-    "completion.prefix_tokens": ("int", 768),
-    "completion.suffix_tokens": ("int", 192),
-    "completion.multiline": ("str", "auto"),
-    "completion.skip_in_comments": ("bool", False),
-    "completion.skip_in_strings": ("bool", False),
-    "completion.temperature": ("float", 0.0),
-    "completion.stop": ("list[str]", ()),
-    "completion.cache_size": ("int", 256),
-    "attribution.index": ("str", ""),
-    "attribution.allowed_licenses": (
-        "list[str]",
-        (
-            "MIT",
-            "Apache-2.0",
-            "BSD-2-Clause",
-            "BSD-3-Clause",
-            "ISC",
-            "Unlicense",
-            "CC0-1.0",
-            "0BSD",
-            "Zlib",
-            "PSF-2.0",
-            "Python-2.0",
-        ),
-    ),
-    "attribution.action": ("str", "annotate"),
-    "attribution.unknown_license": ("str", "deny"),
-    "network.allowed_hosts": ("list[str]", ()),
-    "network.plugin_endpoints": ("bool", False),
-    "log.level": ("str", "info"),
-    "log.include_code": ("bool", False),
-    "log.file": ("str", ""),
-}
-
-NOT_FROM_WORKSPACE = {
-    "engine.url": "http://attacker.example/v1",
-    "engine.api_token_file": "/tmp/token",
-    "engine.kind": "openai",
-    "engine.model": "x",
-    "engine.ca_bundle": "/tmp/ca.pem",
-    "engine.client_cert": "/tmp/cert.pem",
-    "engine.client_key": "/tmp/key.pem",
-    "engine.tls_verify": False,
-    "engine.connect_timeout_ms": 100000,
-    "engine.read_timeout_ms": 100000,
-    "engine.streaming": False,
-    "engine.retries": 9,
-    "engine.breaker_failures": 99,
-    "engine.breaker_cooldown_s": 3000.0,
-    "engine.fallback": "local",
-    "engine.tokenizer": "/tmp/tokenizer.json",
-    "network.allowed_hosts": ["0.0.0.0/0"],
-    "network.plugin_endpoints": True,
-    "model.mirror_url": "http://attacker.example/simple",
-    "attribution.allowed_licenses": ["GPL-3.0-only"],
-    "attribution.action": "off",
-    "attribution.unknown_license": "allow",
-    "log.include_code": True,
-}
-
-RANGES = {
-    "engine.n_gpu_layers": (-1, None),
-    "engine.n_threads": (0, None),
-    "engine.n_ctx": (512, 131072),
-    "engine.n_batch": (16, 8192),
-    "engine.connect_timeout_ms": (100, 120000),
-    "engine.read_timeout_ms": (100, 600000),
-    "engine.retries": (0, 10),
-    "engine.breaker_failures": (1, 100),
-    "engine.breaker_cooldown_s": (0.1, 3600),
-    "completion.max_tokens": (1, 2048),
-    "completion.single_line_max_tokens": (1, 2048),
-    "completion.time_budget_ms": (50, 60000),
-    "completion.prefix_tokens": (16, 32768),
-    "completion.suffix_tokens": (0, 32768),
-    "completion.temperature": (0, 2),
-    "completion.cache_size": (0, 100000),
-}
-
-CHOICES = {
-    "model.fim_template": (
-        "auto",
-        "qwen2.5-coder",
-        "starcoder",
-        "codellama",
-        "deepseek-coder",
-        "codestral",
-        "codegemma",
-        "custom",
-    ),
-    "engine.kind": ("llamacpp", "openai", "tgi", "llamacpp-infill", "ollama"),
-    "engine.fallback": ("none", "local"),
-    "completion.multiline": ("auto", "always", "never"),
-    "attribution.action": ("annotate", "block", "off"),
-    "attribution.unknown_license": ("allow", "deny"),
-    "log.level": ("debug", "info", "warning", "error"),
-}
-
-
-def load(**kwargs: Any) -> LoadResult:
-    """load_config isolated from the real machine: no user file, empty env by default."""
-    kwargs.setdefault("user_file", None)
-    kwargs.setdefault("env", {})
-    return load_config(**kwargs)
-
-
-def toml_file(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def only(problems: list[ConfigProblem]) -> ConfigProblem:
-    assert len(problems) == 1, [str(p) for p in problems]
-    return problems[0]
-
-
-# -- keys and defaults ------------------------------------------------------------------
-def test_every_key_with_its_type_and_default():
-    specs = config_keys()
-    assert [s.key for s in specs] == list(EXPECTED_DEFAULTS)
-    for spec in specs:
-        type_name, default = EXPECTED_DEFAULTS[spec.key]
-        assert (spec.type_name, spec.default) == (type_name, default), spec.key
-        assert spec.doc and "\n" not in spec.doc, spec.key
-        assert spec.key == f"{spec.section}.{spec.name}"
 
 
 def test_defaults_without_any_source():
@@ -198,56 +32,6 @@ def test_defaults_without_any_source():
     flat = result.config.as_flat_dict()
     assert flat == {key: default for key, (_, default) in EXPECTED_DEFAULTS.items()}
     assert Config().attribution.allowed_licenses == DEFAULT_ALLOWED_LICENSES
-
-
-def test_workspace_flag_exactly_on_security_keys():
-    assert {s.key for s in config_keys() if not s.workspace} == set(NOT_FROM_WORKSPACE)
-
-
-@pytest.mark.parametrize("key,bounds", sorted(RANGES.items()))
-def test_ranges_metadata(key, bounds):
-    spec = next(s for s in config_keys() if s.key == key)
-    assert (spec.min, spec.max) == bounds
-
-
-@pytest.mark.parametrize("key,choices", sorted(CHOICES.items()))
-def test_choices_metadata(key, choices):
-    spec = next(s for s in config_keys() if s.key == key)
-    assert spec.choices == choices
-    assert spec.default in choices
-
-
-def test_only_choice_keys_have_choices():
-    assert {s.key for s in config_keys() if s.choices} == set(CHOICES)
-
-
-@pytest.mark.parametrize(
-    "key,env",
-    [
-        ("engine.kind", "SAFECODER_ENGINE_KIND"),
-        ("completion.max_tokens", "SAFECODER_COMPLETION_MAX_TOKENS"),
-        ("engine.api_token_file", "SAFECODER_ENGINE_API_TOKEN_FILE"),
-        ("log.file", "SAFECODER_LOG_FILE"),
-        ("model.fim_stop", "SAFECODER_MODEL_FIM_STOP"),
-    ],
-)
-def test_env_names(key, env):
-    assert next(s for s in config_keys() if s.key == key).env == env
-
-
-def test_config_is_frozen_hashable_and_derivable():
-    c = Config()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        c.completion.max_tokens = 3  # type: ignore[misc]
-    hash(c)
-    d = c.with_values({"completion.max_tokens": 3, "log.level": "debug"})
-    assert d.get("completion.max_tokens") == 3 and d.log.level == "debug"
-    assert c.completion.max_tokens == 64  # the original is unchanged
-    assert d.engine is c.engine  # untouched sections are shared
-    with pytest.raises(KeyError):
-        c.get("completion.nope")
-    with pytest.raises(KeyError):
-        c.with_values({"nope.nope": 1})
 
 
 # -- the layers -------------------------------------------------------------------------
@@ -630,7 +414,7 @@ def test_unknown_toml_sections_and_top_level_keys(tmp_path):
         ("completion.multiline", 1),
         ("model.path", 42),
         ("model.path", {"nested": "x"}),
-        ("engine.n_ctx", 100),
+        ("completion.prefix_tokens", 8),
         ("log.level", "trace"),
     ],
 )
@@ -643,7 +427,7 @@ def test_bad_client_value_keeps_lower_layer(tmp_path, key, bad, layer):
         "completion.stop": ["END"],
         "completion.multiline": "never",
         "model.path": "/m.gguf",
-        "engine.n_ctx": 2048,
+        "completion.prefix_tokens": 2048,
         "log.level": "debug",
     }[key]
     section, _, name = key.partition(".")
@@ -658,6 +442,20 @@ def test_bad_client_value_keeps_lower_layer(tmp_path, key, bad, layer):
     expected = tuple(good) if isinstance(good, list) else good
     assert result.config.get(key) == expected
     assert result.origins[key] == f"user file {path}"
+
+
+def test_bad_engine_value_from_init_options_keeps_lower_layer(tmp_path):
+    # engine.* keys are refused from workspace settings before their value is looked
+    # at (test_security_key_rejected_from_workspace_settings); initializationOptions
+    # are checked like any layer.
+    path = toml_file(tmp_path, "[engine]\nn_ctx = 2048\n")
+    result = load(user_file=path, init_options={"engine.n_ctx": 100})
+    p = only(result.problems)
+    assert (p.key, p.source) == ("engine.n_ctx", "initializationOptions")
+    assert p.message.startswith("expected ") and "got 100" in p.message
+    assert p.fix.startswith("set it to")
+    assert result.config.engine.n_ctx == 2048
+    assert result.origins["engine.n_ctx"] == f"user file {path}"
 
 
 @pytest.mark.parametrize(
@@ -823,95 +621,6 @@ def test_never_raises_and_always_valid(init, workspace, env):
         assert coerce(spec, value) == value  # every value in force passes its own rules
 
 
-# -- docs -----------------------------------------------------------------------------------
-def test_markdown_lists_every_key_and_env_var():
-    md = render_markdown()
-    lines = md.strip().splitlines()
-    assert lines[0] == "| Key | Type | Default | Environment variable | Description |"
-    assert lines[1].startswith("|---")
-    rows = lines[2:]
-    assert len(rows) == len(config_keys())
-    for spec, row in zip(config_keys(), rows, strict=True):
-        assert row.startswith(f"| `{spec.key}` | {spec.type_name} |")
-        assert f"`{spec.env}`" in row
-        assert spec.doc.replace("|", "\\|") in row
-        assert ("Not accepted from workspace settings" in row) is (not spec.workspace)
-        assert row.count(" | ") == 4
-    assert "| `completion.max_tokens` | int | `64` | `SAFECODER_COMPLETION_MAX_TOKENS` |" in md
-    assert "1 to 2048" in md
-
-
-def test_json_schema_describes_every_key():
-    schema = json.loads(json.dumps(json_schema()))
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["type"] == "object"
-    assert schema["additionalProperties"] is False
-    props = schema["properties"]
-    assert list(props) == [s.key for s in config_keys()]
-    kinds = {bool: bool, "integer": int, "number": float, "string": str, "array": list}
-    for spec in config_keys():
-        prop = props[spec.key]
-        assert prop["type"] in {"boolean", "integer", "number", "string", "array"}
-        if prop["type"] == "boolean":
-            assert isinstance(prop["default"], bool)
-        else:
-            assert isinstance(prop["default"], kinds[prop["type"]]), spec.key
-        if spec.choices:
-            assert prop["enum"] == list(spec.choices) and prop["default"] in prop["enum"]
-        if "minimum" in prop:
-            assert prop["minimum"] <= prop["default"]
-        if "maximum" in prop:
-            assert prop["default"] <= prop["maximum"]
-        if prop["type"] == "array":
-            assert prop["items"] == {"type": "string"}
-        assert (prop.get("scope") == "machine") is (not spec.workspace)
-    assert props["completion.max_tokens"]["minimum"] == 1
-    assert props["completion.max_tokens"]["maximum"] == 2048
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "safecoder_lsp.config", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_cli_markdown():
-    proc = _run("--markdown")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == render_markdown()
-    for spec in config_keys():
-        assert f"`{spec.key}`" in proc.stdout and spec.env in proc.stdout
-
-
-def test_cli_json_schema():
-    proc = _run("--json-schema")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == json_schema()
-
-
-def test_cli_needs_an_option():
-    proc = _run()
-    assert proc.returncode == 2
-    assert "--markdown" in proc.stderr
-
-
-def test_readme_configuration_reference_is_current():
-    from pathlib import Path
-
-    from safecoder_lsp.config import with_reference
-
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    assert with_reference(text) == text, (
-        "README.md's configuration reference is stale: run "
-        "`python -m safecoder_lsp.config --update-readme README.md`"
-    )
-
-
 # -- the admin policy -------------------------------------------------------------------
 def test_policy_pins_keys_over_every_layer(tmp_path):
     policy = toml_file(
@@ -967,7 +676,7 @@ def test_a_bad_policy_value_is_reported_and_not_pinned(tmp_path):
 
 
 def test_policy_files_from_the_environment_and_the_system(tmp_path, monkeypatch):
-    from safecoder_lsp import config as config_module
+    from safecoder_lsp.config import load as config_module
 
     system = toml_file(tmp_path, '[attribution]\naction = "block"\n', "system.toml")
     from_env = toml_file(
@@ -988,16 +697,3 @@ def test_an_empty_list_of_settings_is_no_settings():
     result = load(init_options=[], workspace_settings=[])
     assert result.problems == []
     assert result.config == load().config
-
-
-def test_vscode_extension_schema_copy_is_current():
-    from pathlib import Path
-
-    from safecoder_lsp.config import json_schema
-
-    copy = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "schema" / "settings.json"
-    assert json.loads(copy.read_text(encoding="utf-8")) == json_schema(), (
-        "editors/vscode/schema/settings.json is stale: run `python -m safecoder_lsp.config "
-        "--json-schema > editors/vscode/schema/settings.json`, then `npm run gen-settings` "
-        "in editors/vscode"
-    )

@@ -1,4 +1,4 @@
-"""Build the engine worker and the completion service from the configuration."""
+"""Build the engine in force from the configuration, by its kind in engine/kinds.py."""
 
 from __future__ import annotations
 
@@ -6,25 +6,12 @@ import logging
 import os
 from collections.abc import Callable
 
-from attribution.policy import Policy
-from engine import fim
+from engine import fim, kinds
 from engine.base import Engine, EngineError
 from engine.fallback import FallbackEngine
-from engine.worker import EngineWorker
-from safecoder_lsp.completion.attribution import Attributor
-from safecoder_lsp.completion.service import CompletionService, CompletionSettings
-from safecoder_lsp.config import Config, config_keys
+from safecoder_lsp.config import Config
 
 log = logging.getLogger(__name__)
-
-# Keys whose change needs a new engine (a reload of the model or a new client).
-ENGINE_KEYS = (
-    "model.path",
-    "model.fim_template",
-    "network.allowed_hosts",
-    *(spec.key for spec in config_keys() if spec.key.startswith("engine.")),
-)
-
 
 # An endpoint a Hugging Face plugin named: hints name the plugin's settings.
 PLUGIN_SETTINGS = {
@@ -35,30 +22,12 @@ PLUGIN_SETTINGS = {
 }
 
 
-def completion_settings(config: Config) -> CompletionSettings:
-    c = config.completion
-    return CompletionSettings(
-        max_tokens=c.max_tokens,
-        single_line_max_tokens=c.single_line_max_tokens,
-        time_budget_ms=c.time_budget_ms,
-        prefix_tokens=c.prefix_tokens,
-        suffix_tokens=c.suffix_tokens,
-        multiline=c.multiline,
-        skip_in_comments=c.skip_in_comments,
-        skip_in_strings=c.skip_in_strings,
-        temperature=c.temperature,
-        stop=tuple(c.stop),
-        cache_size=c.cache_size,
-        include_code_in_logs=config.log.include_code,
-    )
-
-
 def template_override(config: Config) -> fim.FimTemplate | None:
     """The configured FIM template, or None to detect it from the model."""
     m = config.model
-    if m.fim_template == "auto":
+    if m.fim_template == fim.AUTO:
         template = None
-    elif m.fim_template == "custom":
+    elif m.fim_template == fim.CUSTOM:
         template = fim.custom(m.fim_prefix, m.fim_suffix, m.fim_middle)
     else:
         template = fim.by_name(m.fim_template)
@@ -76,7 +45,8 @@ def engine_factory(
     (the fallback to the local model took over, or gave back). ``token``: the API
     token for a remote engine instead of the configured one (a plugin's own).
     """
-    if config.engine.kind == "llamacpp":
+    kind = kinds.KINDS.get(config.engine.kind)
+    if kind is not None and not kind.remote:
         return lambda: local_engine(config)
     if config.engine.fallback == "local":
         return lambda: FallbackEngine(
@@ -86,12 +56,16 @@ def engine_factory(
 
 
 def local_engine(config: Config) -> Engine:
-    from engine.llamacpp import LlamaCppEngine
+    """The engine on this machine: engine.kind's when it is a local kind, else (the
+    fallback of a remote kind) the embedded one."""
     from engine.modelstore import resolve_model_path
 
+    kind = kinds.KINDS.get(config.engine.kind)
+    if kind is None or kind.remote:
+        kind = kinds.get(kinds.LOCAL)
     e = config.engine
     path = resolve_model_path(config.model.path)
-    engine = LlamaCppEngine(
+    engine = kind.load()(
         path,
         n_ctx=e.n_ctx,
         n_threads=e.n_threads,
@@ -110,10 +84,39 @@ def remote_engine(config: Config, token: str | None = None) -> Engine:
     or token file). An endpoint that is down is not an error here: requests report it
     and succeed again once it is back. ``token``: sent instead of the configured one
     (engine.api_token_file / $SAFECODER_API_TOKEN are then not read)."""
-    from engine.remote import egress, tokens
-    from engine.remote.auth import token_source
+    from engine.remote import tokens
     from engine.remote.breaker import CircuitBreaker
     from engine.remote.engine import RemoteEngine
+
+    e = config.engine
+    kind = kinds.KINDS.get(e.kind)
+    if kind is None or not kind.remote:
+        raise EngineError(f"engine.kind = {e.kind!r} is not a remote engine.")
+    endpoint = _endpoint(config, token)
+    template = template_override(config) or fim.detect_by_name(e.model)
+    count, tokenizer_name = tokens.counter(e.tokenizer)
+    engine = RemoteEngine(
+        kind.load()(template),
+        endpoint,
+        kind=kind.name,
+        model=e.model,
+        fim_template=template,
+        count_tokens=count,
+        tokenizer_name=tokenizer_name,
+        streaming=e.streaming,
+        retries=e.retries,
+        breaker=CircuitBreaker(e.breaker_failures, e.breaker_cooldown_s),
+    )
+    if engine.fim_template is None:
+        engine.discover()  # the served model's name picks the template
+    return engine
+
+
+def _endpoint(config: Config, token: str | None):
+    """The endpoint at ``engine.url`` with the configured TLS, timeouts and token,
+    checked against the egress guard."""
+    from engine.remote import egress
+    from engine.remote.auth import token_source
     from engine.remote.http import Endpoint, tls_context
 
     e = config.engine
@@ -122,7 +125,7 @@ def remote_engine(config: Config, token: str | None = None) -> Engine:
         raise EngineError(
             f"engine.kind = {e.kind} needs engine.url, the address of the endpoint.",
             "Set engine.url (for example http://10.0.0.5:8088) in the user config file "
-            "or SAFECODER_ENGINE_URL, or use engine.kind = llamacpp for the local model.",
+            f"or SAFECODER_ENGINE_URL, or use engine.kind = {kinds.LOCAL} for the local model.",
         )
     try:
         allowed = egress.Allowed.parse(config.network.allowed_hosts)
@@ -143,39 +146,7 @@ def remote_engine(config: Config, token: str | None = None) -> Engine:
     if url.startswith("https:"):
         tls_context(endpoint)  # unreadable CA bundle / client certificate: say so now
     _check_egress(endpoint)
-    template = template_override(config) or fim.detect_by_name(e.model)
-    count, tokenizer_name = tokens.counter(e.tokenizer)
-    engine = RemoteEngine(
-        _api(e.kind, template),
-        endpoint,
-        model=e.model,
-        fim_template=template,
-        count_tokens=count,
-        tokenizer_name=tokenizer_name,
-        streaming=e.streaming,
-        retries=e.retries,
-        breaker=CircuitBreaker(e.breaker_failures, e.breaker_cooldown_s),
-    )
-    if engine.fim_template is None:
-        engine.discover()  # the served model's name picks the template
-    return engine
-
-
-def _api(kind: str, template: fim.FimTemplate | None):
-    from engine.remote.infill import LlamaCppInfill
-    from engine.remote.ollama import OllamaGenerate
-    from engine.remote.openai import OpenAICompletions
-    from engine.remote.tgi import TgiGenerate
-
-    if kind == "openai":
-        return OpenAICompletions()
-    if kind == "tgi":
-        return TgiGenerate()
-    if kind == "llamacpp-infill":
-        return LlamaCppInfill()
-    if kind == "ollama":
-        return OllamaGenerate(raw=template is not None)
-    raise EngineError(f"engine.kind = {kind!r} is not a remote engine.")
+    return endpoint
 
 
 def _check_egress(endpoint) -> None:
@@ -193,26 +164,3 @@ def _check_egress(endpoint) -> None:
         log.warning("%s", exc)  # DNS may be down now; every request checks again
         return
     egress.check(host, [address for _, address in resolved], endpoint.allowed)
-
-
-def build_service(
-    config: Config, notify: Callable[[str], None] | None = None, token: str | None = None
-) -> CompletionService:
-    worker = EngineWorker(engine_factory(config, notify, token))
-    return CompletionService(worker, completion_settings(config), template_override(config))
-
-
-def attributor(config: Config) -> Attributor | None:
-    """The attribution step for ``config`` (None when off or no index is set).
-
-    Raises AttributionError (with a hint) when the index is set but unusable.
-    """
-    a = config.attribution
-    if a.action == "off" or not a.index.strip():
-        return None
-    policy = Policy(tuple(a.allowed_licenses), a.action, a.unknown_license)  # type: ignore[arg-type]
-    return Attributor.open(a.index.strip(), policy)
-
-
-def engine_config_changed(old: Config, new: Config) -> bool:
-    return any(old.get(k) != new.get(k) for k in ENGINE_KEYS)
