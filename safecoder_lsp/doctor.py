@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from engine import kinds
 from engine.base import EngineError, FimParts, GenerationRequest, generate_text
 
 
@@ -46,7 +47,7 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
 
     for key, source in result.pinned.items():
         r.line("ok", "admin policy", f"{key} pinned by {source.removeprefix('admin policy ')}")
-    remote = cfg.engine.kind != "llamacpp"
+    remote = kinds.get(cfg.engine.kind).remote
     needs_model = not remote or cfg.engine.fallback == "local"
     path = _check_model(r, cfg.model.path, required=needs_model)
     _check_llama(r, cfg, needs_model)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import sys
 
+from engine.kinds import LOCAL
 from safecoder_lsp.config import Config
 
 
 def uses_local_model(config: Config) -> bool:
     e = config.engine
-    return e.kind == "llamacpp" or e.fallback == "local"
+    return e.kind == LOCAL or e.fallback == "local"
 
 
 def preload() -> bool:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.base import EngineError, EngineInfo
+from engine.kinds import LOCAL
 from safecoder_lsp.config import Config
 from safecoder_lsp.endpoint.backend import Backend
 
@@ -39,7 +40,7 @@ def make_backend(
             "original weights."
         )
     if backend is None:
-        backend = SerialBackend(engine_factory(config.with_values({"engine.kind": "llamacpp"})))
+        backend = SerialBackend(engine_factory(config.with_values({"engine.kind": LOCAL})))
     override = template_override(config)
     if override is not None:
         backend.fim_template = override
