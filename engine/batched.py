@@ -18,8 +18,9 @@ does not: measured with the 0.5B default model on 2 cores, a 1-sequence step tak
 ~15.5 ms and a 4-sequence step ~53 ms, so four generations at once take ~3.4x one
 (one after another: 4x), while prompt chunks of 64+ tokens run at ~3.2 ms a token.
 
-Requests beyond the number of slots wait in a fair queue: the user served least
-recently goes first (round-robin across ``user`` values), FIFO within a user. A
+Requests beyond the number of slots wait in a fair queue (engine.fairqueue,
+``Policy.LEAST_RECENT``): the user served least recently goes first (round-robin
+across ``user`` values), FIFO within a user. A
 request that is cancelled or whose time budget ran out while queued is dropped
 without running.
 
@@ -51,12 +52,10 @@ vocabulary).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +73,7 @@ from engine.base import (
     StopReason,
     StopWordMatcher,
 )
+from engine.fairqueue import FairQueue, Policy
 from engine.fim import FimTemplate, detect
 from engine.llamacpp import (
     Utf8Decoder,
@@ -197,64 +197,6 @@ class _Seq:
         return len(self.slot.cached) < len(self.tokens)
 
 
-class _FairQueue:
-    """Pending generations: the least recently served user first, FIFO per user.
-
-    Round-robin without a pointer: each user's last admission is stamped, and the
-    next one comes from the user with the oldest stamp (never served: oldest of
-    all; ties: who submitted first).
-    """
-
-    def __init__(self) -> None:
-        self._by_user: dict[str, deque[tuple[int, Generation]]] = {}  # (submit order, gen)
-        self._served: dict[str, int] = {}  # user -> stamp of their last admission
-        self._stamps = itertools.count(1)
-        self._submits = itertools.count()
-        self._len = 0
-
-    def __len__(self) -> int:
-        return self._len
-
-    def push(self, gen: Generation) -> None:
-        self._by_user.setdefault(gen.user, deque()).append((next(self._submits), gen))
-        self._len += 1
-
-    def pop(self) -> Generation | None:
-        if not self._by_user:
-            return None
-        user = min(self._by_user, key=lambda u: (self._served.get(u, 0), self._by_user[u][0][0]))
-        pending = self._by_user[user]
-        _, gen = pending.popleft()
-        if not pending:
-            del self._by_user[user]
-        self._len -= 1
-        self._served[user] = next(self._stamps)
-        if len(self._served) > 4096:  # forget the longest idle users
-            idle = sorted((s, u) for u, s in self._served.items() if u not in self._by_user)
-            for _, u in idle[: len(idle) // 2]:
-                del self._served[u]
-        return gen
-
-    def remove_if(self, pred: Callable[[Generation], bool]) -> list[Generation]:
-        removed: list[Generation] = []
-        for user in list(self._by_user):
-            keep: deque[tuple[int, Generation]] = deque()
-            for order, gen in self._by_user[user]:
-                if pred(gen):
-                    removed.append(gen)
-                else:
-                    keep.append((order, gen))
-            if keep:
-                self._by_user[user] = keep
-            else:
-                del self._by_user[user]
-        self._len -= len(removed)
-        return removed
-
-    def drain(self) -> list[Generation]:
-        return self.remove_if(lambda g: True)
-
-
 class BatchedEngine:
     """Serves several generations at once from one model (see the module docstring)."""
 
@@ -362,7 +304,7 @@ class BatchedEngine:
 
         self._slots = [_Slot(i) for i in range(self._n_slots)]
         self._active: list[_Seq] = []
-        self._queue = _FairQueue()
+        self._queue: FairQueue[Generation] = FairQueue(Policy.LEAST_RECENT)
         self._cond = threading.Condition()
         self._closing = False
         self._admissions = 0
@@ -472,7 +414,7 @@ class BatchedEngine:
                 closed = True
             else:
                 closed = False
-                self._queue.push(gen)
+                self._queue.put(gen.user, gen)
                 self._cond.notify_all()
         if closed:
             self._fail_unrun(gen, EngineError("the engine is closed."))
