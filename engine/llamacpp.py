@@ -144,9 +144,7 @@ class LlamaCppEngine:
                 if piece:
                     text += piece
                     yield piece
-                reason = self._stop_reason(
-                    request, stats, stop, text, cancel, deadline, max_tokens
-                )
+                reason = self._stop_reason(request, stats, stop, text, cancel, deadline, max_tokens)
                 if reason is not None:
                     stats.stop_reason = reason
                     break
@@ -158,7 +156,9 @@ class LlamaCppEngine:
             if tail:
                 yield tail
 
-    def _prompt(self, request: GenerationRequest, stats: GenerationStats) -> tuple[list[int], bytes]:
+    def _prompt(
+        self, request: GenerationRequest, stats: GenerationStats
+    ) -> tuple[list[int], bytes]:
         """The tokens to evaluate and the text to heal (b"" when not healing)."""
         tokens = self.tokenize(request.prompt)
         stats.prompt_tokens = len(tokens)

@@ -227,7 +227,7 @@ def make_backend(
     backend: Backend | None = None
     if slots > 1:
         from engine.batched import BatchedEngine
-        from engine.modelstore import resolve_model_path
+        from engine.models import resolve_model_path
 
         e = config.engine
         path, label = weights_for(resolve_model_path(config.model.path), weights, config, slots)
@@ -261,7 +261,7 @@ def weights_for(
     description of this build and CPU (asked when not given)."""
     from engine import relayout
     from engine.gguf import read_metadata
-    from engine.modelstore import model_dir
+    from engine.models import model_dir
 
     if system_info is None:
         import llama_cpp  # loaded already (safecoder_lsp.native) by a model-loading command
@@ -439,7 +439,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _model_file(config: Config) -> str:
     try:
-        from engine.modelstore import resolve_model_path
+        from engine.models import resolve_model_path
 
         return Path(resolve_model_path(config.model.path)).name
     except (EngineError, OSError):

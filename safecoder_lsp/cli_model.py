@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from engine import modelstore
+from engine import models as modelstore
 from engine.base import EngineError
 
 

@@ -87,7 +87,7 @@ def engine_factory(
 
 def local_engine(config: Config) -> Engine:
     from engine.llamacpp import LlamaCppEngine
-    from engine.modelstore import resolve_model_path
+    from engine.models import resolve_model_path
 
     e = config.engine
     path = resolve_model_path(config.model.path)

@@ -2,8 +2,9 @@
 
 One worker thread owns the engine and runs one request at a time. Waiting requests
 sit in a fair queue (engine.fairqueue, ``Policy.TURNS``): users (API token names)
-take turns, round-robin, and each user's requests run in the order they came. A request whose ``CancelToken`` is set
-while it waits is taken out of the queue and never runs.
+take turns, round-robin, and each user's requests run in the order they came. A
+request whose ``CancelToken`` is set while it waits is taken out of the queue and
+never runs.
 
 ``count_tokens`` may be called from any thread: the worker holds the engine's lock
 only while it computes the next piece, so a count waits at most one step.

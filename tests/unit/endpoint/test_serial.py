@@ -1,6 +1,7 @@
-"""SerialBackend (its fair queue: tests/unit/engine/test_fairqueue.py), with a scripted engine (no model needed):
-users take turns, a request cancelled while it waits never runs, a running one stops,
-errors reach the caller (and the HTTP client), close() ends everything."""
+"""SerialBackend with a scripted engine (no model needed; its fair queue:
+tests/unit/engine/test_fairqueue.py): users take turns, a request cancelled while it
+waits never runs, a running one stops, errors reach the caller (and the HTTP client),
+close() ends everything."""
 
 from __future__ import annotations
 
