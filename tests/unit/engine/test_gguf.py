@@ -99,3 +99,28 @@ def test_a_git_lfs_pointer_is_named_as_such(tmp_path):
     )
     with pytest.raises(gguf.GgufError, match="Git LFS pointer"):
         gguf.read_metadata(pointer)
+
+
+# -- agreement with llama.cpp's gguf package ----------------------------------------
+def test_the_type_table_agrees_with_llama_cpps_gguf_package() -> None:
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    for type_id, (name, block, block_bytes) in gguf.GGML_TYPES.items():
+        theirs = GGMLQuantizationType(type_id)
+        assert theirs.name == name
+        assert GGML_QUANT_SIZES[theirs] == (block, block_bytes)
+
+
+def test_the_reader_agrees_with_gguf_reader(tmp_path: Path, model_bytes: bytes) -> None:
+    from gguf import GGUFReader
+
+    path = tmp_path / "m.gguf"
+    path.write_bytes(model_bytes)
+    ours = gguf.read_metadata(path)
+    theirs = GGUFReader(path)
+    assert [t.name for t in ours.tensors] == [t.name for t in theirs.tensors]
+    for mine, other in zip(ours.tensors, theirs.tensors, strict=True):
+        assert mine.shape == tuple(int(d) for d in other.shape)
+        assert ours.data_offset + mine.offset == other.data_offset
+        assert mine.nbytes == other.n_bytes
+    assert ours.metadata["general.name"] == theirs.fields["general.name"].contents()
