@@ -160,24 +160,7 @@ def derive(
         dims = struct.pack(f"<I{len(shape)}Q", len(shape), *shape)
         infos += _string(name) + dims + struct.pack("<IQ", ggml_type, at)
     extra = _string(WEIGHTS_KEY) + struct.pack("<I", 8) + _string(note or SIXTEEN_BIT)
-    need = len(header) + meta.kv_end + len(infos) + offset + meta.alignment
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(dst.parent).free
-    except OSError as exc:
-        raise RelayoutError(
-            f"cannot make the directory for the 16-bit copy of {src.name} ({dst.parent}): "
-            f"{exc.strerror or exc}.",
-            "Check SAFECODER_MODEL_DIR (or the cache directory) and its permissions, or "
-            "start the endpoint with --weights original.",
-        ) from exc
-    if free < need + _SPARE_BYTES:
-        raise RelayoutError(
-            f"not enough disk space in {dst.parent} for the 16-bit copy of {src.name}: "
-            f"it needs about {need:,} bytes, {free:,} are free.",
-            "Free some space there (or set SAFECODER_MODEL_DIR to a disk with room), "
-            "or start the endpoint with --weights original.",
-        )
+    _make_room(src, dst, len(header) + meta.kv_end + len(infos) + offset + meta.alignment)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
     try:
         with (
@@ -209,6 +192,27 @@ def derive(
         ) from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _make_room(src: Path, dst: Path, need: int) -> None:
+    """Make ``dst``'s directory; raise when its disk has not ``need`` bytes to spare."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(dst.parent).free
+    except OSError as exc:
+        raise RelayoutError(
+            f"cannot make the directory for the 16-bit copy of {src.name} ({dst.parent}): "
+            f"{exc.strerror or exc}.",
+            "Check SAFECODER_MODEL_DIR (or the cache directory) and its permissions, or "
+            "start the endpoint with --weights original.",
+        ) from exc
+    if free < need + _SPARE_BYTES:
+        raise RelayoutError(
+            f"not enough disk space in {dst.parent} for the 16-bit copy of {src.name}: "
+            f"it needs about {need:,} bytes, {free:,} are free.",
+            "Free some space there (or set SAFECODER_MODEL_DIR to a disk with room), "
+            "or start the endpoint with --weights original.",
+        )
 
 
 def _convert(buf: mmap.mmap, begin: int, shape: tuple[int, ...], old: int, out) -> None:
