@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
     )
     args = parser.parse_args(argv)
-    from engine.modelstore import default_model_path
+    from engine.models import default_model_path
 
     model = default_model_path()
     levels = [int(x) for x in args.levels.split(",")]

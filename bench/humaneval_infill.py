@@ -147,7 +147,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench/out/humaneval_single_line.json")
     parser.add_argument("--skip-raw", action="store_true")
     args = parser.parse_args()
-    from engine.modelstore import default_model_path
+    from engine.models import default_model_path
 
     tasks = single_line_tasks()
     if args.limit:

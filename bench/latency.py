@@ -130,7 +130,7 @@ def replay_direct(records: list[dict], stops: list[str]) -> list[float | None]:
     import llama_cpp
 
     from engine.llamacpp import default_threads
-    from engine.modelstore import default_model_path
+    from engine.models import default_model_path
 
     n = default_threads()
     # The same offload as the server under test (SAFECODER_ENGINE_N_GPU_LAYERS).

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine.base import GenerationRequest, generate_text
     from engine.llamacpp import LlamaCppEngine
-    from engine.modelstore import default_model_path
+    from engine.models import default_model_path
 
     engine = LlamaCppEngine(default_model_path(), n_ctx=4096)
     llm = engine._llm

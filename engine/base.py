@@ -89,10 +89,6 @@ class GenerationStats:
     prompt_eval_s: float = 0.0
     generation_s: float = 0.0
 
-    @property
-    def total_s(self) -> float:
-        return self.prompt_eval_s + self.generation_s
-
 
 class CancelToken:
     """A thread-safe flag checked by engines between tokens.

@@ -18,8 +18,9 @@ does not: measured with the 0.5B default model on 2 cores, a 1-sequence step tak
 ~15.5 ms and a 4-sequence step ~53 ms, so four generations at once take ~3.4x one
 (one after another: 4x), while prompt chunks of 64+ tokens run at ~3.2 ms a token.
 
-Requests beyond the number of slots wait in a fair queue: the user served least
-recently goes first (round-robin across ``user`` values), FIFO within a user. A
+Requests beyond the number of slots wait in a fair queue (engine.fairqueue,
+``Policy.LEAST_RECENT``): the user served least recently goes first (round-robin
+across ``user`` values), FIFO within a user. A
 request that is cancelled or whose time budget ran out while queued is dropped
 without running.
 
@@ -51,13 +52,12 @@ vocabulary).
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,16 @@ from engine.base import (
     StopReason,
     StopWordMatcher,
 )
-from engine.fim import FimTemplate, detect
-from engine.llamacpp import (
+from engine.fairqueue import FairQueue, Policy
+from engine.fim import FimTemplate
+from engine.llama_model import (
     Utf8Decoder,
-    _SpecialTokenView,
+    Vocab,
+    count_tokens,
     default_threads,
+    detect_template,
     load_llama,
-    token_bytes,
+    tokenize,
 )
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,32 @@ MIN_REUSE = 16
 SAMPLE_TOP_K = 40
 
 _END = object()  # end-of-stream marker in a generation's piece queue
+
+# The engine's counters (``stats()``).
+COUNTERS = (
+    "completed",
+    "cancelled",  # cancelled while running
+    "dropped",  # cancelled while queued: never ran
+    "expired",  # out of time before generating anything
+    "failed",
+    "prompt_tokens_evaluated",
+    "prompt_tokens_reused",
+    "generated_tokens",
+    "steps",
+    "batch_tokens",  # tokens decoded, padding included
+    "graph_reuses",  # steps that reused llama.cpp's previous compute graph
+    "decode_ms",
+)
+
+
+def _check_sizes(slots: int, step_tokens: int, n_batch: int) -> None:
+    if slots < 1:
+        raise EngineError(f"slots must be at least 1 (got {slots}).")
+    if step_tokens and not slots < step_tokens <= max(8, n_batch):
+        raise EngineError(
+            f"step_tokens must be more than the slots ({slots}) and at most the batch "
+            f"size ({max(8, n_batch)}); got {step_tokens}."
+        )
 
 
 class Generation:
@@ -197,64 +226,6 @@ class _Seq:
         return len(self.slot.cached) < len(self.tokens)
 
 
-class _FairQueue:
-    """Pending generations: the least recently served user first, FIFO per user.
-
-    Round-robin without a pointer: each user's last admission is stamped, and the
-    next one comes from the user with the oldest stamp (never served: oldest of
-    all; ties: who submitted first).
-    """
-
-    def __init__(self) -> None:
-        self._by_user: dict[str, deque[tuple[int, Generation]]] = {}  # (submit order, gen)
-        self._served: dict[str, int] = {}  # user -> stamp of their last admission
-        self._stamps = itertools.count(1)
-        self._submits = itertools.count()
-        self._len = 0
-
-    def __len__(self) -> int:
-        return self._len
-
-    def push(self, gen: Generation) -> None:
-        self._by_user.setdefault(gen.user, deque()).append((next(self._submits), gen))
-        self._len += 1
-
-    def pop(self) -> Generation | None:
-        if not self._by_user:
-            return None
-        user = min(self._by_user, key=lambda u: (self._served.get(u, 0), self._by_user[u][0][0]))
-        pending = self._by_user[user]
-        _, gen = pending.popleft()
-        if not pending:
-            del self._by_user[user]
-        self._len -= 1
-        self._served[user] = next(self._stamps)
-        if len(self._served) > 4096:  # forget the longest idle users
-            idle = sorted((s, u) for u, s in self._served.items() if u not in self._by_user)
-            for _, u in idle[: len(idle) // 2]:
-                del self._served[u]
-        return gen
-
-    def remove_if(self, pred: Callable[[Generation], bool]) -> list[Generation]:
-        removed: list[Generation] = []
-        for user in list(self._by_user):
-            keep: deque[tuple[int, Generation]] = deque()
-            for order, gen in self._by_user[user]:
-                if pred(gen):
-                    removed.append(gen)
-                else:
-                    keep.append((order, gen))
-            if keep:
-                self._by_user[user] = keep
-            else:
-                del self._by_user[user]
-        self._len -= len(removed)
-        return removed
-
-    def drain(self) -> list[Generation]:
-        return self.remove_if(lambda g: True)
-
-
 class BatchedEngine:
     """Serves several generations at once from one model (see the module docstring)."""
 
@@ -273,13 +244,7 @@ class BatchedEngine:
         step_tokens: int = 0,
         weights: str = "original",
     ) -> None:
-        if slots < 1:
-            raise EngineError(f"slots must be at least 1 (got {slots}).")
-        if step_tokens and not slots < step_tokens <= max(8, n_batch):
-            raise EngineError(
-                f"step_tokens must be more than the slots ({slots}) and at most the batch "
-                f"size ({max(8, n_batch)}); got {step_tokens}."
-            )
+        _check_sizes(slots, step_tokens, n_batch)
         path = Path(model_path).expanduser()
         self.model_path = path
         self._weights = weights  # how the file's weights are laid out (engine.relayout)
@@ -289,6 +254,10 @@ class BatchedEngine:
         self._n_batch = max(8, n_batch)
         # Offloaded to a GPU, big prompt chunks are cheap and much more efficient.
         self._prefill_chunk = self._n_batch if n_gpu_layers else min(PREFILL_CHUNK, self._n_batch)
+        # Experimental (GPU): every step decodes exactly step_tokens tokens with one
+        # output per slot (idle slots and spare room padded), so llama.cpp can reuse
+        # its graph, and CUDA its captured graph, from one step to the next.
+        self._step_tokens = step_tokens
         started = time.monotonic()
         # The Llama object loads the model and tokenizes; its own context is left
         # small and unused: the loop decodes in a context made below.
@@ -301,90 +270,68 @@ class BatchedEngine:
             n_threads_batch=threads,
             n_gpu_layers=n_gpu_layers,
         )
+        self._ctx = self._make_context(n_ctx, slots, kv_unified)
+        self._mem = self._lc.llama_get_memory(self._ctx)
+        # Shared buffer: each slot still gets at most n_ctx of the slots x n_ctx cells.
+        self._n_ctx = n_ctx if self._kv_unified else int(self._lc.llama_n_ctx_seq(self._ctx))
+        self._n_slots = int(self._lc.llama_n_seq_max(self._ctx))
+        self._batch = self._lc.llama_batch_init(self._n_batch, 0, 1)
+        self._batch_freed = False
+        self.load_s = time.monotonic() - started
+
+        self._vocab = Vocab(self._lc, self._llm)
+        self.metadata: dict[str, str] = dict(self._llm.metadata)
+        self.fim_template: FimTemplate | None = self.detect_template()
+        self._model_lock = threading.Lock()
+        self._model_freed = False
+        self._rng = np.random.default_rng()
+
+        self._slots = [_Slot(i) for i in range(self._n_slots)]
+        self._active: list[_Seq] = []
+        self._queue: FairQueue[Generation] = FairQueue(Policy.LEAST_RECENT)
+        self._cond = threading.Condition()
+        self._closing = False
+        self._admissions = 0
+        self._counters = dict.fromkeys(COUNTERS, 0)
+        self._thread = threading.Thread(target=self._run, name="batched-engine", daemon=True)
+        self._thread.start()
+
+    def _make_context(self, n_ctx: int, slots: int, kv_unified: bool | None):
+        """The llama.cpp context the loop decodes in: one KV sequence of ``n_ctx`` per
+        slot (sets ``_kv_unified``); the model is closed when it cannot be made."""
         llama_cpp = self._lc
-        # One KV sequence of n_ctx per slot.
         params = llama_cpp.llama_context_params.from_buffer_copy(self._llm.context_params)
         # A fixed-shape step adds up to step_tokens padding cells for its duration.
-        params.n_ctx = n_ctx * slots + step_tokens
+        params.n_ctx = n_ctx * slots + self._step_tokens
         params.n_seq_max = slots
         # None: one shared KV buffer when layers run on a GPU (one attention over
         # every sequence of a step: 1.7x the requests/s of separate streams at 16
         # clients on an H200, bench/RESULTS.md), separate streams on a CPU (each
         # sequence attends over its own cells only, not over all slots' cells).
         if kv_unified is None:
-            kv_unified = bool(n_gpu_layers) and bool(llama_cpp.llama_supports_gpu_offload())
-        unified = self._kv_unified = kv_unified
-        if step_tokens and not unified:
+            kv_unified = bool(self._n_gpu_layers) and bool(llama_cpp.llama_supports_gpu_offload())
+        self._kv_unified = kv_unified
+        if self._step_tokens and not kv_unified:
             self._llm.close()
             raise EngineError(
                 "step_tokens needs the shared KV buffer (kv_unified) that GPU offload uses.",
                 "Offload layers to a GPU (engine.n_gpu_layers on a GPU build of "
                 "llama-cpp-python), or leave step_tokens at 0.",
             )
-        # Experimental (GPU): every step decodes exactly step_tokens tokens with one
-        # output per slot (idle slots and spare room padded), so llama.cpp can reuse
-        # its graph, and CUDA its captured graph, from one step to the next.
-        self._step_tokens = step_tokens
-        params.kv_unified = unified
+        params.kv_unified = kv_unified
         params.n_batch = self._n_batch
         params.n_ubatch = self._n_batch
-        params.n_threads = threads
-        params.n_threads_batch = threads
+        params.n_threads = self._n_threads
+        params.n_threads_batch = self._n_threads
         ctx = llama_cpp.llama_init_from_model(self._llm._model.model, params)
         if not ctx:
             self._llm.close()
             raise EngineError(
                 f"llama.cpp could not create a context of {slots} x {n_ctx} tokens "
-                f"for {path.name}.",
+                f"for {self.model_path.name}.",
                 "Lower engine.n_ctx or the number of slots (the KV cache may not fit in memory).",
             )
-        self._ctx = ctx
-        self._mem = llama_cpp.llama_get_memory(ctx)
-        # Shared buffer: each slot still gets at most n_ctx of the slots x n_ctx cells.
-        self._n_ctx = n_ctx if unified else int(llama_cpp.llama_n_ctx_seq(ctx))
-        self._n_slots = int(llama_cpp.llama_n_seq_max(ctx))
-        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
-        self._batch_freed = False
-        self.load_s = time.monotonic() - started
-
-        self._vocab = self._llm._model.vocab
-        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
-        self.metadata: dict[str, str] = dict(self._llm.metadata)
-        self.fim_template: FimTemplate | None = self.detect_template()
-        self._pieces: dict[int, bytes] = {}  # token -> text bytes (special tokens rendered)
-        self._heal_lock = threading.Lock()
-        self._model_lock = threading.Lock()
-        self._model_freed = False
-        self._heal_pieces: list[bytes] | None = None  # token -> text bytes ("" for control)
-        self._heal_arr: np.ndarray | None = None
-        self._heal_index: dict[bytes, list[int]] = {}
-        self._rng = np.random.default_rng()
-
-        self._slots = [_Slot(i) for i in range(self._n_slots)]
-        self._active: list[_Seq] = []
-        self._queue = _FairQueue()
-        self._cond = threading.Condition()
-        self._closing = False
-        self._admissions = 0
-        self._counters = dict.fromkeys(
-            (
-                "completed",
-                "cancelled",  # cancelled while running
-                "dropped",  # cancelled while queued: never ran
-                "expired",  # out of time before generating anything
-                "failed",
-                "prompt_tokens_evaluated",
-                "prompt_tokens_reused",
-                "generated_tokens",
-                "steps",
-                "batch_tokens",  # tokens decoded, padding included
-                "graph_reuses",  # steps that reused llama.cpp's previous compute graph
-                "decode_ms",
-            ),
-            0,
-        )
-        self._thread = threading.Thread(target=self._run, name="batched-engine", daemon=True)
-        self._thread.start()
+        return ctx
 
     # -- information -----------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -409,10 +356,7 @@ class BatchedEngine:
         )
 
     def detect_template(self) -> FimTemplate | None:
-        name = f"{self.metadata.get('general.name', '')} {self.model_path.name}"
-        return detect(
-            _SpecialTokenView(self._llm), name, self.metadata.get("general.architecture", "")
-        )
+        return detect_template(self._llm, self.metadata, self.model_path)
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -424,31 +368,20 @@ class BatchedEngine:
 
     # -- tokens ----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
-        return self._tokenize(text, bos=True, special=True)
+        with self._open_model():
+            return tokenize(self._llm, text)
 
     def count_tokens(self, text: str) -> int:
-        if not text:
-            return 0
-        return len(self._tokenize(text, bos=False, special=False))
+        with self._open_model():
+            return count_tokens(self._llm, text)
 
-    def _tokenize(self, text: str, *, bos: bool, special: bool) -> list[int]:
-        # Tokenizing only reads the vocabulary, but it must not race with close().
+    @contextlib.contextmanager
+    def _open_model(self) -> Iterator[None]:
+        """Tokenizing only reads the vocabulary, but it must not race with close()."""
         with self._model_lock:
             if self._model_freed:
                 raise EngineError("the engine is closed.")
-            return self._llm.tokenize(
-                text.encode("utf-8", "surrogatepass"), add_bos=bos, special=special
-            )
-
-    def _piece(self, token: int) -> bytes:
-        piece = self._pieces.get(token)
-        if piece is None:
-            piece = self._token_bytes(token, special=True)
-            self._pieces[token] = piece
-        return piece
-
-    def _token_bytes(self, token: int, *, special: bool) -> bytes:
-        return token_bytes(self._lc, self._vocab, token, special=special)
+            yield
 
     # -- requests --------------------------------------------------------------
     def submit(
@@ -472,7 +405,7 @@ class BatchedEngine:
                 closed = True
             else:
                 closed = False
-                self._queue.push(gen)
+                self._queue.put(gen.user, gen)
                 self._cond.notify_all()
         if closed:
             self._fail_unrun(gen, EngineError("the engine is closed."))
@@ -485,10 +418,9 @@ class BatchedEngine:
         if not tokens:
             raise EngineError("the prompt is empty.")
         heal = b""
-        if request.heal and len(tokens) > 1:
-            heal = self._heal_vocab()[tokens[-1]]
-            if heal:
-                tokens = tokens[:-1]
+        if request.heal:
+            with self._open_model():  # builds the healing tables on first use
+                tokens, heal = self._vocab.split_for_healing(tokens)
         if len(tokens) >= self._n_ctx:
             raise EngineError(
                 f"the prompt has {len(tokens)} tokens but the context holds {self._n_ctx}.",
@@ -501,38 +433,6 @@ class BatchedEngine:
         with self._cond:
             self._counters["failed"] += 1
         gen._end(None, error)
-
-    # -- token healing ---------------------------------------------------------
-    def _heal_vocab(self) -> list[bytes]:
-        with self._heal_lock, self._model_lock:
-            if self._model_freed:
-                raise EngineError("the engine is closed.")
-            if self._heal_pieces is None:
-                lc = self._lc
-                special = lc.LLAMA_TOKEN_ATTR_CONTROL | lc.LLAMA_TOKEN_ATTR_USER_DEFINED
-                pieces = [
-                    b""
-                    if lc.llama_vocab_get_attr(self._vocab, tid) & special
-                    else self._token_bytes(tid, special=False)
-                    for tid in range(self._n_vocab)
-                ]
-                index: dict[bytes, list[int]] = {}
-                for tid, piece in enumerate(pieces):
-                    if piece:
-                        index.setdefault(piece, []).append(tid)
-                self._heal_arr = np.array(pieces, dtype="S")
-                self._heal_index = index
-                self._heal_pieces = pieces
-            return self._heal_pieces
-
-    def _heal_choice(self, logits: np.ndarray, remaining: bytes) -> int:
-        """The most likely token whose text starts with ``remaining`` or begins it."""
-        assert self._heal_arr is not None
-        mask = np.char.startswith(self._heal_arr, remaining)
-        for j in range(1, len(remaining)):
-            for tid in self._heal_index.get(remaining[:j], ()):
-                mask[tid] = True
-        return int(np.argmax(np.where(mask, logits, -np.inf)))
 
     # -- the loop --------------------------------------------------------------
     def _run(self) -> None:
@@ -777,24 +677,18 @@ class BatchedEngine:
         gen = seq.gen
         st = gen.stats
         logits = np.ctypeslib.as_array(
-            lc.llama_get_logits_ith(self._ctx, idx), shape=(self._n_vocab,)
+            lc.llama_get_logits_ith(self._ctx, idx), shape=(self._vocab.n_vocab,)
         )
         if seq.heal:
-            token = self._heal_choice(logits, seq.heal)
-            piece = self._heal_pieces[token]  # type: ignore[index]
+            token, data, seq.heal = self._vocab.heal_step(logits, seq.heal)
             st.generated_tokens += 1
-            if piece.startswith(seq.heal):
-                data, seq.heal = piece[len(seq.heal) :], b""
-            else:
-                seq.heal = seq.heal[len(piece) :]
-                data = b""
         else:
             token = self._sample(logits, gen.request.temperature)
-            if lc.llama_vocab_is_eog(self._vocab, token):
+            if self._vocab.is_eog(token):
                 self._finish(seq, StopReason.END_OF_TEXT)
                 return
             st.generated_tokens += 1
-            data = self._piece(token)
+            data = self._vocab.piece(token)
         with self._cond:
             self._counters["generated_tokens"] += 1
         piece_text = seq.matcher.feed(seq.decoder.feed(data)) if data else ""

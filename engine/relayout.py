@@ -10,9 +10,14 @@ which do (4 rows 38.2 ms, 16 rows 77.9 instead of 97.6).
 
 ``derive`` writes such a copy: every Q5_0 / Q8_0 matrix except the token embedding
 (a lookup, never multiplied) is dequantized exactly as ggml does and rounded once
-to F16; everything else is copied byte for byte. The copy lives in the model
+to F16 (the blocks decoded by llama.cpp's ``gguf`` package); everything else is
+copied byte for byte. The copy lives in the model
 directory and is made again only when the source file changes. ``choose`` decides
 when it is used.
+
+The header is written here, not with gguf's ``GGUFWriter``: the copy takes the
+source's key/value bytes as they are, which the writer would need decoded first
+(``GGUFReader`` takes about 10 s for the default model's vocabulary; engine/gguf.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from gguf import GGMLQuantizationType
+from gguf.quants import dequantize as gguf_dequantize
 
 from engine.base import EngineError
 from engine.gguf import (
@@ -51,7 +58,7 @@ CHOICES = (AUTO, ORIGINAL, SIXTEEN_BIT)
 LAYOUT_VERSION = 1  # bump when the derived file's content would change
 WEIGHTS_KEY = "safecoder.weights"  # written into the derived file's metadata
 
-F16, Q5_0, Q8_0 = 1, 6, 8
+F16, Q5_0, Q8_0 = GGMLQuantizationType.F16, GGMLQuantizationType.Q5_0, GGMLQuantizationType.Q8_0
 # F16's 11-bit significand holds a Q5_0 value (at most 16 steps of its scale) to
 # 1/128 of a step and a Q8_0 value (up to 127 steps) to 1/16 of one. BF16 kernels
 # were faster on AVX512-BF16 (4 rows 34.6 against 38.2 ms) but cost 0.5 points of
@@ -110,33 +117,12 @@ def choose(
     return SIXTEEN_BIT, "batched decoding on a CPU with AVX512"
 
 
-# -- dequantization (ggml's block formats, ggml-common.h) ------------------------------
-def _scales(blocks: np.ndarray) -> np.ndarray:
-    return blocks[:, :2].copy().view("<f2").astype(np.float32)
-
-
-def dequantize_q8_0(raw: np.ndarray) -> np.ndarray:
-    """Blocks of 32: fp16 scale d, 32 int8 q; x = d * q."""
-    blocks = raw.reshape(-1, 34)
-    q = blocks[:, 2:].view(np.int8).astype(np.float32)
-    return (q * _scales(blocks)).reshape(-1)
-
-
-_BIT = np.arange(32, dtype=np.uint32)
-
-
-def dequantize_q5_0(raw: np.ndarray) -> np.ndarray:
-    """Blocks of 32: fp16 scale d, 32 high bits, 16 bytes of low nibbles (element j in
-    byte j's low nibble, element j + 16 in its high nibble); x = d * (q - 16)."""
-    blocks = raw.reshape(-1, 22)
-    high = blocks[:, 2:6].copy().view("<u4")  # (n, 1)
-    low = blocks[:, 6:]
-    q = np.concatenate([low & 0x0F, low >> 4], axis=1).astype(np.int16)
-    q |= (((high >> _BIT) & 1) << 4).astype(np.int16)
-    return ((q - 16).astype(np.float32) * _scales(blocks)).reshape(-1)
-
-
-DEQUANTIZE = {Q5_0: dequantize_q5_0, Q8_0: dequantize_q8_0}
+# -- dequantization ----------------------------------------------------------------------
+def dequantize(raw: np.ndarray, ggml_type: int, row_bytes: int = 0) -> np.ndarray:
+    """Q5_0 or Q8_0 blocks (rows of ``row_bytes``, default: one row) as float32 values,
+    exactly as ggml decodes them (llama.cpp's ``gguf`` package: gguf.quants)."""
+    rows = raw.reshape(-1, row_bytes or raw.size)
+    return gguf_dequantize(rows, GGMLQuantizationType(ggml_type)).reshape(-1)
 
 
 def _encode(x: np.ndarray) -> bytes:
@@ -162,7 +148,7 @@ def derive(
     offset = 0
     for t in meta.tensors:
         new_type = conversions.get(t.name, t.ggml_type)
-        if new_type != t.ggml_type and t.ggml_type not in DEQUANTIZE:
+        if new_type != t.ggml_type and t.ggml_type not in _TARGET:
             raise RelayoutError(f"cannot convert {t.name} from {t.type_name}.")
         offset = align(offset, meta.alignment)
         n = tensor_nbytes(t.shape, new_type)
@@ -174,24 +160,7 @@ def derive(
         dims = struct.pack(f"<I{len(shape)}Q", len(shape), *shape)
         infos += _string(name) + dims + struct.pack("<IQ", ggml_type, at)
     extra = _string(WEIGHTS_KEY) + struct.pack("<I", 8) + _string(note or SIXTEEN_BIT)
-    need = len(header) + meta.kv_end + len(infos) + offset + meta.alignment
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(dst.parent).free
-    except OSError as exc:
-        raise RelayoutError(
-            f"cannot make the directory for the 16-bit copy of {src.name} ({dst.parent}): "
-            f"{exc.strerror or exc}.",
-            "Check SAFECODER_MODEL_DIR (or the cache directory) and its permissions, or "
-            "start the endpoint with --weights original.",
-        ) from exc
-    if free < need + _SPARE_BYTES:
-        raise RelayoutError(
-            f"not enough disk space in {dst.parent} for the 16-bit copy of {src.name}: "
-            f"it needs about {need:,} bytes, {free:,} are free.",
-            "Free some space there (or set SAFECODER_MODEL_DIR to a disk with room), "
-            "or start the endpoint with --weights original.",
-        )
+    _make_room(src, dst, len(header) + meta.kv_end + len(infos) + offset + meta.alignment)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
     try:
         with (
@@ -225,18 +194,38 @@ def derive(
         tmp.unlink(missing_ok=True)
 
 
+def _make_room(src: Path, dst: Path, need: int) -> None:
+    """Make ``dst``'s directory; raise when its disk has not ``need`` bytes to spare."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(dst.parent).free
+    except OSError as exc:
+        raise RelayoutError(
+            f"cannot make the directory for the 16-bit copy of {src.name} ({dst.parent}): "
+            f"{exc.strerror or exc}.",
+            "Check SAFECODER_MODEL_DIR (or the cache directory) and its permissions, or "
+            "start the endpoint with --weights original.",
+        ) from exc
+    if free < need + _SPARE_BYTES:
+        raise RelayoutError(
+            f"not enough disk space in {dst.parent} for the 16-bit copy of {src.name}: "
+            f"it needs about {need:,} bytes, {free:,} are free.",
+            "Free some space there (or set SAFECODER_MODEL_DIR to a disk with room), "
+            "or start the endpoint with --weights original.",
+        )
+
+
 def _convert(buf: mmap.mmap, begin: int, shape: tuple[int, ...], old: int, out) -> None:
     """Write the tensor of type ``old`` at ``begin`` as F16, a few million values at a time."""
     _, block, block_bytes = GGML_TYPES[old]
     row_bytes = shape[0] // block * block_bytes
     rows = tensor_nbytes(shape, old) // row_bytes
     step = max(1, _CHUNK_ELEMENTS // shape[0])
-    dequantize = DEQUANTIZE[old]
     for first in range(0, rows, step):
         count = min(step, rows - first)
         at = begin + first * row_bytes
         raw = np.frombuffer(buf, dtype=np.uint8, count=count * row_bytes, offset=at)
-        out.write(_encode(dequantize(raw)))
+        out.write(_encode(dequantize(raw, old, row_bytes)))
 
 
 def derived_path(src: Path, directory: Path) -> Path:

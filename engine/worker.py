@@ -83,7 +83,6 @@ class EngineWorker:
         self.error: EngineError | None = None
         self.engine: Engine | None = None
         self._ready = threading.Event()
-        self._state_listeners: list[Callable[[WorkerState], None]] = []
         # Counters for diagnostics: jobs generated to the end, jobs stopped part-way
         # by a cancel, and stale jobs dropped before they started.
         self.completed_jobs = 0
@@ -91,23 +90,12 @@ class EngineWorker:
         self.dropped_jobs = 0
 
     # -- lifecycle ---------------------------------------------------------
-    def on_state(self, listener: Callable[[WorkerState], None]) -> None:
-        self._state_listeners.append(listener)
-
-    def _set_state(self, state: WorkerState) -> None:
-        self.state = state
-        for listener in list(self._state_listeners):
-            try:
-                listener(state)
-            except Exception:  # pragma: no cover - listeners must not kill the worker
-                log.exception("engine state listener failed")
-
     def start(self) -> None:
         with self._cond:
             if self._thread is not None:
                 return
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._set_state(WorkerState.LOADING)
+            self.state = WorkerState.LOADING
             self._thread.start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -182,10 +170,10 @@ class EngineWorker:
             self.error = EngineError(f"the engine failed to start: {exc}")
         if self.error is not None:
             self._ready.set()
-            self._set_state(WorkerState.FAILED)
+            self.state = WorkerState.FAILED
             self._fail_all(self.error)
             return
-        self._set_state(WorkerState.READY)
+        self.state = WorkerState.READY
         self._ready.set()
         while True:
             job = self._next_job()
@@ -194,7 +182,7 @@ class EngineWorker:
             self._execute(job)
         if self.engine is not None:
             self.engine.close()
-        self._set_state(WorkerState.CLOSED)
+        self.state = WorkerState.CLOSED
 
     def _fail_all(self, error: EngineError) -> None:
         # After a failed load every queued and future job fails with the same error.

@@ -69,7 +69,7 @@ def run_doctor(out: TextIO | None = None, load_engine: bool = True) -> int:
 
 
 def _check_model(r: Report, configured: str, required: bool = True) -> Path | None:
-    from engine.modelstore import resolve_model_path, verify
+    from engine.models import resolve_model_path, verify
 
     try:
         path = resolve_model_path(configured)

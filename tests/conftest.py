@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     """The real default model (``make test`` pulls it first; pulled here otherwise)."""
-    from engine.modelstore import default_model_path, pull
+    from engine.models import default_model_path, pull
 
     path = default_model_path()
     if not path.exists():

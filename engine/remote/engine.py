@@ -115,6 +115,35 @@ def finish_reason(value: Any) -> StopReason:
     return StopReason.END_OF_TEXT
 
 
+@dataclass
+class _Reading:
+    """A streamed answer being read (``RemoteEngine._stream``)."""
+
+    request: GenerationRequest
+    stats: GenerationStats
+    cancel: CancelToken
+    deadline: Deadline
+    started: float
+    matcher: StopWordMatcher
+    text: str = ""  # what was handed out so far
+    first: bool = True  # neither text nor the end has come yet
+
+
+def _stop_after(event: Event, r: _Reading) -> StopReason | None:
+    """Why reading ends after ``event`` (None: it goes on)."""
+    if r.matcher.stopped:
+        return StopReason.STOP_WORD
+    if r.request.should_stop is not None and r.request.should_stop(r.text):
+        return StopReason.CALLER
+    if event.finished:
+        return event.stop_reason or StopReason.END_OF_TEXT
+    if r.stats.generated_tokens >= r.request.max_tokens:
+        return StopReason.MAX_TOKENS
+    if r.deadline.expired:
+        return StopReason.TIME_BUDGET
+    return None
+
+
 class RemoteEngine:
     """Engine interface over ``api`` at ``endpoint``."""
 
@@ -268,62 +297,10 @@ class RemoteEngine:
                 stats.stop_reason = StopReason.TIME_BUDGET
                 self.breaker.failure(self._silent())
             return
+        reading = _Reading(request, stats, cancel, deadline, started, StopWordMatcher(request.stop))
         unregister = cancel.on_cancel(stream.close)
-        matcher = StopWordMatcher(request.stop)
-        text = ""
-        first = True
         try:
-            stream.set_read_timeout(self._read_timeout(deadline))
-            for data in stream.events():
-                event = self.api.event(data)
-                if event.error:
-                    raise RemoteError(
-                        f"the endpoint {self.client.endpoint.url} failed while generating: "
-                        f"{event.error}",
-                        "See the endpoint's log.",
-                        endpoint_fault=event.endpoint_fault,
-                    )
-                if first and (event.text or event.finished):
-                    stats.prompt_eval_s = time.perf_counter() - started
-                    first = False
-                self._note_prompt(stats, event)
-                if event.text:
-                    stats.generated_tokens += 1
-                    out = matcher.feed(event.text)
-                    if out:
-                        text += out
-                        yield out
-                if matcher.stopped:
-                    stats.stop_reason = StopReason.STOP_WORD
-                    break
-                if request.should_stop is not None and request.should_stop(text):
-                    stats.stop_reason = StopReason.CALLER
-                    break
-                if event.finished:
-                    stats.stop_reason = event.stop_reason or StopReason.END_OF_TEXT
-                    break
-                if stats.generated_tokens >= request.max_tokens:
-                    stats.stop_reason = StopReason.MAX_TOKENS
-                    break
-                if deadline.expired:
-                    stats.stop_reason = StopReason.TIME_BUDGET
-                    break
-                if cancel.cancelled:
-                    break
-                stream.set_read_timeout(self._read_timeout(deadline))
-            else:
-                if cancel.cancelled:
-                    stats.stop_reason = StopReason.CANCELLED
-                elif not deadline.expired:
-                    # Every supported API ends with a finishing event: this one was cut.
-                    raise RemoteError(
-                        f"the connection to {self.client.endpoint.url} broke off before the "
-                        "answer was complete.",
-                        "The endpoint may have restarted; the next request tries again.",
-                        endpoint_fault=True,
-                    )
-                else:
-                    stats.stop_reason = StopReason.TIME_BUDGET
+            yield from self._events(stream, reading)
         except RemoteError as exc:
             if cancel.cancelled:
                 stats.stop_reason = StopReason.CANCELLED
@@ -340,15 +317,59 @@ class RemoteEngine:
             stats.stop_reason = StopReason.CANCELLED
             self.breaker.abandon()
             return
-        if stats.stop_reason is StopReason.TIME_BUDGET and first:
+        if stats.stop_reason is StopReason.TIME_BUDGET and reading.first:
             # Not a word within the time budget: a hung endpoint must open the breaker
             # (and so reach the user) instead of costing every keystroke the budget.
             self.breaker.failure(self._silent())
         else:
             self.breaker.success()
-        rest = matcher.flush()
+        rest = reading.matcher.flush()
         if rest:
             yield rest
+
+    def _events(self, stream: Stream, r: _Reading) -> Iterator[str]:
+        """The text of a streamed answer's events, up to the first reason to stop
+        (set in ``r.stats.stop_reason``; left None when cancelled)."""
+        stats = r.stats
+        stream.set_read_timeout(self._read_timeout(r.deadline))
+        for data in stream.events():
+            event = self.api.event(data)
+            if event.error:
+                raise RemoteError(
+                    f"the endpoint {self.client.endpoint.url} failed while generating: "
+                    f"{event.error}",
+                    "See the endpoint's log.",
+                    endpoint_fault=event.endpoint_fault,
+                )
+            if r.first and (event.text or event.finished):
+                stats.prompt_eval_s = time.perf_counter() - r.started
+                r.first = False
+            self._note_prompt(stats, event)
+            if event.text:
+                stats.generated_tokens += 1
+                out = r.matcher.feed(event.text)
+                if out:
+                    r.text += out
+                    yield out
+            reason = _stop_after(event, r)
+            if reason is not None:
+                stats.stop_reason = reason
+                return
+            if r.cancel.cancelled:
+                return
+            stream.set_read_timeout(self._read_timeout(r.deadline))
+        if r.cancel.cancelled:
+            stats.stop_reason = StopReason.CANCELLED
+        elif not r.deadline.expired:
+            # Every supported API ends with a finishing event: this one was cut.
+            raise RemoteError(
+                f"the connection to {self.client.endpoint.url} broke off before the "
+                "answer was complete.",
+                "The endpoint may have restarted; the next request tries again.",
+                endpoint_fault=True,
+            )
+        else:
+            stats.stop_reason = StopReason.TIME_BUDGET
 
     def _whole(
         self,

@@ -1,4 +1,4 @@
-"""``safecoder-lsp model pull | list | verify | path``: argparse glue over engine.modelstore."""
+"""``safecoder-lsp model pull | list | verify | path``: argparse glue over engine.models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from engine import modelstore
+from engine import models
 from engine.base import EngineError
 from safecoder_lsp.cli.output import print_error
 
@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "model",
         help="install, list and verify models",
         description="Install, list and verify GGUF models in "
-        f"${modelstore.ENV_MODEL_DIR} or the user cache directory.",
+        f"${models.ENV_MODEL_DIR} or the user cache directory.",
     )
     sub = model.add_subparsers(dest="model_command", metavar="COMMAND")
     pull = sub.add_parser(
@@ -38,9 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     pull.add_argument(
         "--model",
-        choices=sorted(modelstore.ALIASES),
+        choices=sorted(models.ALIASES),
         default="default",
-        help=f"default: {modelstore.DEFAULT.description}; large: {modelstore.LARGE.description}",
+        help=f"default: {models.DEFAULT.description}; large: {models.LARGE.description}",
     )
     pull.add_argument("--force", action="store_true", help="pull again even if installed")
     sub.add_parser("list", help="list the models in the model directory")
@@ -131,11 +131,11 @@ def _mirror_url() -> str | None:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    spec = modelstore.get_spec(args.model)
+    spec = models.get_spec(args.model)
     source = args.source if args.source is not None else _mirror_url()
     progress = ProgressLine()
-    target = modelstore.model_dir() / spec.file_name
-    if not args.force and modelstore.is_installed(target, spec):
+    target = models.model_dir() / spec.file_name
+    if not args.force and models.is_installed(target, spec):
         print(
             f"{spec.name} is already installed (`--force` pulls it again; "
             "`safecoder-lsp model verify` checks its sha256)",
@@ -148,10 +148,10 @@ def _pull(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        path = modelstore.pull(source, spec, progress, force=args.force)
+        path = models.pull(source, spec, progress, force=args.force)
     finally:
         progress.end()
-    digest = modelstore.recorded_sha256(path)
+    digest = models.recorded_sha256(path)
     if digest:
         print(f"sha256 {digest}", file=sys.stderr)
     print(path)
@@ -159,8 +159,8 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    directory = modelstore.model_dir()
-    entries = modelstore.list_models()
+    directory = models.model_dir()
+    entries = models.list_models()
     if not entries:
         print(f"no models in {directory}; run `safecoder-lsp model pull`", file=sys.stderr)
         return 0
@@ -176,10 +176,10 @@ def _list() -> int:
 
 
 def _verify(path: str | None) -> int:
-    target = Path(path).expanduser() if path else modelstore.default_model_path()
+    target = Path(path).expanduser() if path else models.default_model_path()
     progress = ProgressLine()
     try:
-        result = modelstore.verify(target, progress)
+        result = models.verify(target, progress)
     finally:
         progress.end()
     if not result.ok:
@@ -193,7 +193,7 @@ def _verify(path: str | None) -> int:
 
 
 def _path() -> int:
-    path = modelstore.default_model_path()
+    path = models.default_model_path()
     if not path.is_file():
         print_error(
             f"the default model is not installed ({path} does not exist).",

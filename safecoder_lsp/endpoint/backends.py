@@ -49,7 +49,7 @@ def make_backend(
 
 def _batched(config: Config, slots: int, step_tokens: int, weights: str) -> Backend:
     from engine.batched import BatchedEngine
-    from engine.modelstore import resolve_model_path
+    from engine.models import resolve_model_path
 
     e = config.engine
     path, label = weights_for(resolve_model_path(config.model.path), weights, config, slots)
@@ -74,7 +74,7 @@ def weights_for(
     description of this build and CPU (asked when not given)."""
     from engine import relayout
     from engine.gguf import read_metadata
-    from engine.modelstore import model_dir
+    from engine.models import model_dir
 
     if system_info is None:
         import llama_cpp  # loaded already (safecoder_lsp.native) by a model-loading command
@@ -126,7 +126,7 @@ def unused_gpu(info: EngineInfo, config: Config) -> str | None:
 def model_file(config: Config) -> str:
     """The configured model's file name (the endpoint's model id); "" when unknown."""
     try:
-        from engine.modelstore import resolve_model_path
+        from engine.models import resolve_model_path
 
         return Path(resolve_model_path(config.model.path)).name
     except (EngineError, OSError):

@@ -1,9 +1,10 @@
 """``SerialBackend``: the endpoint's backend over any ordinary engine.
 
 One worker thread owns the engine and runs one request at a time. Waiting requests
-sit in a fair queue: users (API token names) take turns, round-robin, and each
-user's requests run in the order they came. A request whose ``CancelToken`` is set
-while it waits is taken out of the queue and never runs.
+sit in a fair queue (engine.fairqueue, ``Policy.TURNS``): users (API token names)
+take turns, round-robin, and each user's requests run in the order they came. A
+request whose ``CancelToken`` is set while it waits is taken out of the queue and
+never runs.
 
 ``count_tokens`` may be called from any thread: the worker holds the engine's lock
 only while it computes the next piece, so a count waits at most one step.
@@ -16,9 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
 
 from engine.base import (
     CancelToken,
@@ -29,63 +28,13 @@ from engine.base import (
     GenerationStats,
     StopReason,
 )
+from engine.fairqueue import FairQueue, Policy
 from engine.fim import FimTemplate
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _END = object()
 POLL_S = 0.05  # how often a waiting caller looks at its CancelToken
-
-
-class FairQueue(Generic[T]):
-    """Round-robin across users, first in first out within a user."""
-
-    def __init__(self) -> None:
-        self._by_user: dict[str, deque[T]] = {}
-        self._turns: deque[str] = deque()
-        self._size = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    def put(self, user: str, item: T) -> None:
-        items = self._by_user.get(user)
-        if items is None:
-            items = self._by_user[user] = deque()
-            self._turns.append(user)
-        items.append(item)
-        self._size += 1
-
-    def pop(self) -> T | None:
-        if not self._turns:
-            return None
-        user = self._turns.popleft()
-        items = self._by_user[user]
-        item = items.popleft()
-        if items:
-            self._turns.append(user)  # served: to the back of the line
-        else:
-            del self._by_user[user]
-        self._size -= 1
-        return item
-
-    def remove(self, user: str, item: T) -> bool:
-        items = self._by_user.get(user)
-        if items is None or not any(x is item for x in items):
-            return False
-        items.remove(item)
-        if not items:
-            del self._by_user[user]
-            self._turns.remove(user)
-        self._size -= 1
-        return True
-
-    def drain(self) -> list[T]:
-        out: list[T] = []
-        while (item := self.pop()) is not None:
-            out.append(item)
-        return out
 
 
 class SerialGeneration:
@@ -152,7 +101,7 @@ class SerialBackend:
         self.fim_template: FimTemplate | None = getattr(self._engine, "fim_template", None)
         self._engine_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._queue: FairQueue[_Job] = FairQueue()
+        self._queue: FairQueue[_Job] = FairQueue(Policy.TURNS)
         self._active: _Job | None = None
         self._closing = False
         self._counts = {"completed": 0, "cancelled": 0, "dropped": 0, "failed": 0}

@@ -58,7 +58,7 @@ def engine_factory(
 def local_engine(config: Config) -> Engine:
     """The engine on this machine: engine.kind's when it is a local kind, else (the
     fallback of a remote kind) the embedded one."""
-    from engine.modelstore import resolve_model_path
+    from engine.models import resolve_model_path
 
     kind = kinds.KINDS.get(config.engine.kind)
     if kind is None or kind.remote:

@@ -73,7 +73,7 @@ def _log(msg: str) -> None:
 def cache_dir() -> Path:
     """``<user cache>/safecoder-lsp/llama-server/<version>`` (XDG_CACHE_HOME respected).
 
-    The same cache root as the model store (``engine.modelstore.model_dir`` minus
+    The same cache root as the model store (``engine.models.model_dir`` minus
     ``models``), without its SAFECODER_MODEL_DIR override, which is about models.
     """
     try:

@@ -1,6 +1,7 @@
-"""SerialBackend and its fair queue, with a scripted engine (no model needed):
-users take turns, a request cancelled while it waits never runs, a running one stops,
-errors reach the caller (and the HTTP client), close() ends everything."""
+"""SerialBackend with a scripted engine (no model needed; its fair queue:
+tests/unit/engine/test_fairqueue.py): users take turns, a request cancelled while it
+waits never runs, a running one stops, errors reach the caller (and the HTTP client),
+close() ends everything."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from engine.base import (
     GenerationStats,
     StopReason,
 )
-from safecoder_lsp.endpoint.serial import FairQueue, SerialBackend
+from safecoder_lsp.endpoint.serial import SerialBackend
 
 
 class ScriptedEngine:
@@ -79,19 +80,6 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
-
-
-def test_fair_queue_takes_turns_and_keeps_each_users_order():
-    q: FairQueue[str] = FairQueue()
-    for item in ("a1", "a2", "a3"):
-        q.put("a", item)
-    q.put("b", "b1")
-    q.put("c", "c1")
-    q.put("b", "b2")
-    assert len(q) == 6
-    assert q.remove("a", "a2") and not q.remove("a", "zz") and not q.remove("x", "a1")
-    assert q.drain() == ["a1", "b1", "c1", "a3", "b2"]
-    assert len(q) == 0 and q.pop() is None
 
 
 def test_one_users_queued_requests_do_not_push_another_user_to_the_end(engine, backend):

@@ -11,7 +11,7 @@ import llama_cpp
 import pytest
 
 from engine.base import CancelToken, EngineError, GenerationRequest, StopReason, generate_text
-from engine.batched import BatchedEngine, Generation, _FairQueue
+from engine.batched import BatchedEngine, Generation
 from engine.fim import QWEN
 from engine.llamacpp import default_threads
 
@@ -69,33 +69,6 @@ def wait_idle(eng: BatchedEngine, timeout: float = 10.0) -> None:
 
 
 # -- without the model --------------------------------------------------------------
-class _Gen:
-    def __init__(self, name: str, user: str) -> None:
-        self.name = name
-        self.user = user
-
-
-def test_fair_queue_round_robins_users_fifo_within_a_user():
-    q = _FairQueue()
-    for name, user in [("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c")]:
-        q.push(_Gen(name, user))  # type: ignore[arg-type]
-    first = q.pop()
-    q.push(_Gen("b2", "b"))  # type: ignore[arg-type]
-    order = [first] + [q.pop() for _ in range(len(q))]
-    assert [g.name for g in order] == ["a1", "b1", "c1", "a2", "b2", "a3"]  # type: ignore[union-attr]
-    assert q.pop() is None and len(q) == 0
-
-
-def test_fair_queue_remove_if():
-    q = _FairQueue()
-    gens = [_Gen(f"g{i}", "ab"[i % 2]) for i in range(5)]
-    for g in gens:
-        q.push(g)  # type: ignore[arg-type]
-    removed = q.remove_if(lambda g: g.name in ("g1", "g2"))
-    assert sorted(g.name for g in removed) == ["g1", "g2"]
-    assert [q.pop().name for _ in range(len(q))] == ["g0", "g3", "g4"]  # type: ignore[union-attr]
-
-
 def test_missing_model_says_how_to_fix(tmp_path: Path):
     with pytest.raises(EngineError) as err:
         BatchedEngine(tmp_path / "nope.gguf")

