@@ -186,8 +186,11 @@ def run(args: argparse.Namespace) -> int:
 
 # -- tokens ---------------------------------------------------------------------------
 def _token(args: argparse.Namespace) -> int:
-    path = Path(args.tokens).expanduser() if args.tokens else token_file.default_path()
     command = getattr(args, "token_command", None)
+    if command is None:  # `endpoint token` alone: its subcommands, not a traceback
+        args.token_parser.print_help(sys.stderr)
+        return 2
+    path = Path(args.tokens).expanduser() if args.tokens else token_file.default_path()
     try:
         if command == "add":
             secret = token_file.add(path, args.name)

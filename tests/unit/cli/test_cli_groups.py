@@ -8,6 +8,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from safecoder_lsp import cli
 
 
@@ -37,3 +39,15 @@ def test_which_command_lines_load_the_model_is_read_from_the_words():
     assert not cli._loads_a_model(["endpoint", "token", "list"])
     assert not cli._loads_a_model(["model", "list"])
     assert not cli._loads_a_model(["attribution", "stats", "--index", "x"])
+
+
+@pytest.mark.parametrize("words", [["model"], ["attribution"], ["endpoint"], ["endpoint", "token"]])
+def test_a_group_without_its_command_prints_its_commands(words):
+    """`safecoder-lsp endpoint token` alone raised AttributeError (no --tokens) before."""
+    done = subprocess.run(
+        [sys.executable, "-m", "safecoder_lsp", *words], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"usage: safecoder-lsp {' '.join(words)}" in done.stderr
+    assert "COMMAND" in done.stderr
