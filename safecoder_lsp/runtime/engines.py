@@ -73,8 +73,9 @@ def local_engine(config: Config) -> Engine:
         n_batch=e.n_batch,
     )
     extra = tuple(config.model.fim_stop)
-    if engine.fim_template is not None and extra:
-        engine.fim_template = fim.with_stop(engine.fim_template, extra)
+    detected = getattr(engine, "fim_template", None)  # None: the kind detects none
+    if detected is not None and extra:
+        engine.fim_template = fim.with_stop(detected, extra)
     return engine
 
 
