@@ -1,7 +1,13 @@
 """Each remote Api through RemoteEngine.stream() against a real HTTP server on 127.0.0.1
-that replays recorded wire formats (tests/unit/engine/wire/: TGI, Ollama, vLLM and
-llama.cpp server answers, byte for byte as those servers write them, streams sent with
-chunked transfer encoding one event per chunk), and checks the request we sent."""
+that replays server answers from tests/unit/engine/wire/ (streams sent with chunked
+transfer encoding, one event per chunk), and checks the request we sent.
+
+What the files are (each header says it; tests/support/wire.py): llama.cpp's
+llama-server answers are recorded from the real server on the default model by
+tests/support/record_wire.py (the bodies it sends are those the tests below send), all
+but one failure that cannot be caused on purpose; TGI, Ollama and vLLM cannot run here,
+so their answers are written by hand after the upstream source files each header names,
+with made-up values."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from support.wire import wire
+from support.wire import KINDS, WIRE, wire
 
 from engine.base import (
     CancelToken,
@@ -582,3 +588,18 @@ def test_discovery_failing_is_not_an_error(server):
     assert engine.discover() == ""
     assert engine.fim_template is None
     assert engine.info().model == "(served model)"
+
+
+# -- the files themselves ---------------------------------------------------------------
+def test_every_wire_file_says_whether_it_was_recorded_or_written_by_hand():
+    names = sorted(p.name for p in WIRE.iterdir())
+    assert names
+    for name in names:
+        head = (WIRE / name).read_bytes()
+        assert head.startswith(KINDS), f"{name}: the header must start with one of {KINDS}"
+        if head.startswith(KINDS[0]):
+            # a recording names the command that made it, the date and the request
+            header = head.split(b"\n\n", 1)[0].decode()
+            assert "by `python tests/support/record_wire.py`" in header, name
+            assert "# request: " in header and "# answer: HTTP " in header, name
+        wire(name)  # and the blank line after the header is there
