@@ -58,8 +58,10 @@ FIB_PREFIX = "def fib(n):\n    if n < 2:\n        return n\n"
 FIB_SUFFIX = "\n"
 FIB_HEAD = "    return"
 QWEN_FIB = f"<|fim_prefix|>{FIB_PREFIX}<|fim_suffix|>{FIB_SUFFIX}<|fim_middle|>{FIB_HEAD}"
-# Tokens that make a prompt too long for the context (one token each, " x").
-FILLER = " x"
+# Digits make a prompt too long for the context (in "prompt": llama-server cuts
+# input_prefix and input_suffix to fit its batch, not "prompt"); Qwen2's tokenizer
+# splits numbers into single digits, so n of them are n tokens.
+FILLER = "1"
 TOO_LONG = 4200  # the prompt length the recorded error names
 
 
@@ -91,23 +93,24 @@ class Case:
     before: list[dict] = field(default_factory=list)
     # a body computed from an earlier answer (the over-long prompt), shown abridged
     make_body: Callable[[str], tuple[dict, str]] | None = None
+    expect: bytes = b""  # the answer must contain this
 
 
 def too_long_body(url: str) -> tuple[dict, str]:
     """An /infill body whose prompt is exactly TOO_LONG tokens: measured by asking once."""
 
     def body(n: int) -> dict:
-        return infill(False, 4, input_prefix=FILLER * n + "\n" + FIB_PREFIX)
+        return infill(False, 4, prompt=FIB_HEAD + " " + FILLER * n)
 
-    first = 4300
+    first = TOO_LONG + 100
     status, _, raw = request(url, "POST", "/infill", body(first))
-    match = re.search(rb"request \((\d+) tokens\)", raw)
-    if status != 400 or not match:
+    found = re.search(rb'"n_prompt_tokens":(\d+)', raw)
+    if status != 400 or not found:
         raise RuntimeError(f"expected a context-size error, got {status}: {raw[:300]!r}")
-    n = first + TOO_LONG - int(match.group(1))
+    n = first + TOO_LONG - int(found.group(1))
     shown = (
-        f'{{"input_prefix": "{FILLER}" * {n} + "\\n" + FIB prefix, the rest as in'
-        " llamacpp_infill.json}"
+        f'{{"prompt": "{FIB_HEAD} " + "{FILLER}" * {n}, the rest as in llamacpp_infill.json}}'
+        " (input_prefix and input_suffix are cut to fit the batch; prompt is not)"
     )
     return body(n), shown
 
@@ -146,10 +149,10 @@ CASES = [
     Case(
         "openai_llamacpp_completions_stream.sse",
         "POST /v1/completions, streamed, a Qwen FIM prompt built on the client, no model"
-        ' named: ends with finish_reason "stop" and usage, then "data: [DONE]"',
+        ' named, "stop": ["\\n"]: ends with finish_reason "stop" and usage, then "data: [DONE]"',
         "POST",
         "/v1/completions",
-        {"prompt": QWEN_FIB, "max_tokens": 64, "temperature": 0.0, "stream": True},
+        {"prompt": QWEN_FIB, "max_tokens": 64, "temperature": 0.0, "stream": True, "stop": ["\n"]},
     ),
     Case(
         "llamacpp_error_context.json",
@@ -159,6 +162,7 @@ CASES = [
         "/infill",
         status=400,
         make_body=too_long_body,
+        expect=f"request ({TOO_LONG} tokens) exceeds the available context size".encode(),
     ),
 ]
 
@@ -224,6 +228,8 @@ def record(url: str, case: Case, out: Path, model: str, version: str) -> None:
     status, headers, raw = request(url, case.method, case.path, body)
     if status != case.status:
         raise RuntimeError(f"{case.name}: HTTP {status}, expected {case.status}: {raw[:300]!r}")
+    if case.expect not in raw:
+        raise RuntimeError(f"{case.name}: {case.expect!r} is not in the answer {raw[:300]!r}")
     head = header(case, shown, status, headers, model, version)
     (out / case.name).write_bytes(head.encode() + raw)
     print(f"wrote {out / case.name} ({len(raw)} bytes)", file=sys.stderr)
