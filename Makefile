@@ -27,8 +27,10 @@ lint: install
 test: model lint vscode
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Tests that need neither the model nor a build of llama-server (markers `model` and
+# `build`, set in tests/conftest.py): runs on a fresh checkout after `make install`.
 unit: install
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not model and not build" tests/unit
 
 e2e: model
 	$(BIN)/python -m pytest -q tests/e2e
@@ -37,6 +39,8 @@ e2e: model
 vscode:
 	cd editors/vscode && npm ci --no-audit --no-fund && npm test && npm run package
 
+# Results: JSON per benchmark and a summary (summary.md, also printed) in bench/out/;
+# bench/RESULTS.md is the curated record, where a run's summary is pasted by hand.
 bench: model
 	$(BIN)/python -m bench.run_all
 

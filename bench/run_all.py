@@ -2,7 +2,9 @@
 
 Each benchmark runs in its own process, one after the other (they share the CPU),
 and writes JSON under bench/out/. The summary names the machine, the model, the
-commit and the date, as RESULTS.md requires.
+commit and the date, as RESULTS.md requires; it is printed and written to
+bench/out/summary.md (bench/out/ is not committed: bench/RESULTS.md is the curated
+record, where a run's summary is pasted by hand).
 Usage: python -m bench.run_all [--quick] [--chars N]
 (--quick: 100 HumanEval tasks, 120 keystrokes, a 1 MB attribution corpus; --chars:
 keystrokes of the typing replay). The attribution corpus (586 MB of wheels) is fetched
@@ -121,6 +123,11 @@ def main() -> int:
     text = summary(args.quick)
     (OUT / "summary.md").write_text(text)
     print(text)
+    print(
+        f"results: {OUT.resolve()}/*.json; this summary: {(OUT / 'summary.md').resolve()}"
+        " (paste it into bench/RESULTS.md to keep it)",
+        file=sys.stderr,
+    )
     return 0
 
 

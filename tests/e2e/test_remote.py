@@ -35,7 +35,7 @@ def endpoint(model_path):
 
 
 @pytest.fixture(scope="module")
-def infill_endpoint(model_path):
+def infill_endpoint(model_path, llama_server_binary):
     """The C++ llama-server (built once from the vendored llama.cpp sources)."""
     from support.llama_server import serve
 

@@ -12,8 +12,7 @@ import time
 import pytest
 from endpoint_client import FIM_PROMPT, free_text, start
 
-pytest.importorskip("engine.batched")
-
+from engine.batched import BatchedEngine
 from safecoder_lsp.config import Config
 from safecoder_lsp.endpoint.backends import make_backend
 
@@ -38,8 +37,6 @@ def served(batched, tmp_path_factory):
 
 
 def test_make_backend_picks_the_batched_engine(batched):
-    from engine.batched import BatchedEngine
-
     assert isinstance(batched, BatchedEngine)
     assert batched.stats()["slots"] == 2
 

@@ -17,7 +17,7 @@ from support.llama_server import serve
 
 # The first run on a machine builds llama-server inside the fixture (~9 minutes on 2
 # cores), past the suite's 300 s default timeout.
-pytestmark = [pytest.mark.model, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.model, pytest.mark.build, pytest.mark.timeout(1800)]
 
 PREFIX = "def add(a, b):\n    return "
 SUFFIX = "\n"
@@ -52,7 +52,7 @@ PARTIAL_FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def server(model_path) -> Iterator[str]:
+def server(model_path, llama_server_binary) -> Iterator[str]:
     with serve(model_path) as url:
         yield url
 

@@ -1,7 +1,13 @@
 """Each remote Api through RemoteEngine.stream() against a real HTTP server on 127.0.0.1
-that replays recorded wire formats (tests/unit/engine/wire/: TGI, Ollama, vLLM and
-llama.cpp server answers, byte for byte as those servers write them, streams sent with
-chunked transfer encoding one event per chunk), and checks the request we sent."""
+that replays server answers from tests/unit/engine/wire/ (streams sent with chunked
+transfer encoding, one event per chunk), and checks the request we sent.
+
+What the files are (each header says it; tests/support/wire.py): llama.cpp's
+llama-server answers are recorded from the real server on the default model by
+tests/support/record_wire.py (the bodies it sends are those the tests below send), all
+but one failure that cannot be caused on purpose; TGI, Ollama and vLLM cannot run here,
+so their answers are written by hand after the upstream source files each header names,
+with made-up values."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from support.wire import wire
+from support.wire import KINDS, WIRE, wire
 
 from engine.base import (
     CancelToken,
@@ -159,6 +165,10 @@ FIB = FimParts(
     prefix="def fib(n):\n    if n < 2:\n        return n\n", suffix="\n", middle_head="    return"
 )
 FIB_MIDDLE = [" fib", "(n", " -", " ", "1", ")", " +", " fib", "(n", " -", " ", "2", ")\n"]
+# llama.cpp's llama-server, recorded on the default model (its tokens differ: "n-1")
+LLAMA_MIDDLE = " fib(n-1) + fib(n-2)"
+# the path record_wire.py serves the model from: llama-server names a model by its --model
+LLAMA_MODEL = "/tmp/safecoder-wire/models/qwen2.5-coder-0.5b-q4_k_m.gguf"
 # ... and Ollama "    |" above "return n".
 GUARD = FimParts(prefix="def fib(n):\n", suffix="\n        return n\n", middle_head="    ")
 
@@ -407,8 +417,8 @@ def test_openai_vllm_stream(server):
 
 def test_openai_llamacpp_stream_with_usage_in_the_final_chunk(server):
     server.route("POST", "/v1/completions", sse("openai_llamacpp_completions_stream.sse"))
-    pieces, stats = run(remote(server, OpenAICompletions()), fim_request())
-    assert "".join(pieces) == " fib(n - 1)"
+    pieces, stats = run(remote(server, OpenAICompletions()), fim_request(stop=("\n",)))
+    assert "".join(pieces) == LLAMA_MIDDLE
     assert stats.stop_reason is StopReason.END_OF_TEXT  # finish_reason "stop"
     assert stats.prompt_tokens == 21
     assert "model" not in server.last.body  # none configured or discovered
@@ -444,9 +454,11 @@ def test_infill_stream_sends_the_parts(server):
     )
     request = fim_request(SERVER_SIDE, parts=parts, max_tokens=64, stop=("\n\n",))
     pieces, stats = run(engine, request)
-    assert "".join(pieces) == "".join(FIB_MIDDLE)  # the last "\n" held back, then released
-    assert stats.stop_reason is StopReason.END_OF_TEXT
-    assert (stats.prompt_tokens, stats.reused_tokens, stats.evaluated_tokens) == (27, 24, 3)
+    # the "\n" after ")" held back (it may start the stop word "\n\n"), then released
+    assert "".join(pieces) == LLAMA_MIDDLE + "\n```"
+    assert stats.stop_reason is StopReason.STOP_WORD  # the server stopped on "\n\n"
+    # the same request came just before: all of the prompt but its last token is reused
+    assert (stats.prompt_tokens, stats.reused_tokens, stats.evaluated_tokens) == (38, 37, 1)
     assert server.last.path == "/infill"
     assert server.last.body == {
         "input_prefix": FIB.prefix,
@@ -464,18 +476,18 @@ def test_infill_stream_sends_the_parts(server):
 def test_infill_stop_word(server):
     server.route("POST", "/infill", sse("llamacpp_infill_stream_word.sse"))
     pieces, stats = run(remote(server, LlamaCppInfill()), fim_request(SERVER_SIDE, stop=(")",)))
-    assert "".join(pieces) == " fib(n - 1"
+    assert "".join(pieces) == " fib(n-1"
     assert stats.stop_reason is StopReason.STOP_WORD
-    assert (stats.prompt_tokens, stats.reused_tokens) == (27, 0)
+    assert (stats.prompt_tokens, stats.reused_tokens) == (28, 0)
 
 
 def test_infill_whole_answer(server):
     server.route("POST", "/infill", answer("llamacpp_infill.json"))
     engine = remote(server, LlamaCppInfill(), streaming=False)
     pieces, stats = run(engine, fim_request(SERVER_SIDE, max_tokens=4))
-    assert pieces == [" fib(n - "]
+    assert pieces == [" fib(n-1"]
     assert stats.stop_reason is StopReason.MAX_TOKENS  # stop_type "limit"
-    assert stats.prompt_tokens == 27
+    assert stats.prompt_tokens == 28
     assert server.last.body["stream"] is False and server.last.body["n_predict"] == 4
 
 
@@ -537,7 +549,7 @@ def test_discover_vllm_models(server):
 def test_discover_llamacpp_models(server):
     server.route("GET", "/v1/models", answer("llamacpp_models.json"))
     engine = remote(server, OpenAICompletions())
-    assert engine.discover() == "qwen2.5-coder-0.5b-q4_k_m.gguf"
+    assert engine.discover() == LLAMA_MODEL
     assert engine.fim_template is QWEN
 
 
@@ -552,7 +564,7 @@ def test_discover_tgi_info(server):
 def test_discover_infill_props(server):
     server.route("GET", "/props", answer("llamacpp_props.json"))
     engine = remote(server, LlamaCppInfill())
-    assert engine.discover() == "/models/qwen2.5-coder-0.5b-q4_k_m.gguf"
+    assert engine.discover() == LLAMA_MODEL
     assert engine.fim_template is SERVER_SIDE  # the server builds the prompt
 
 
@@ -582,3 +594,18 @@ def test_discovery_failing_is_not_an_error(server):
     assert engine.discover() == ""
     assert engine.fim_template is None
     assert engine.info().model == "(served model)"
+
+
+# -- the files themselves ---------------------------------------------------------------
+def test_every_wire_file_says_whether_it_was_recorded_or_written_by_hand():
+    names = sorted(p.name for p in WIRE.iterdir())
+    assert names
+    for name in names:
+        head = (WIRE / name).read_bytes()
+        assert head.startswith(KINDS), f"{name}: the header must start with one of {KINDS}"
+        if head.startswith(KINDS[0]):
+            # a recording names the command that made it, the date and the request
+            header = head.split(b"\n\n", 1)[0].decode()
+            assert "by `python tests/support/record_wire.py`" in header, name
+            assert "# request: " in header and "# answer: HTTP " in header, name
+        wire(name)  # and the blank line after the header is there
