@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from typing import Any
@@ -85,6 +86,18 @@ async def stats(client) -> dict:
     return await client.workspace_execute_command_async(
         t.ExecuteCommandParams(command="safecoder.stats", arguments=[])
     )
+
+
+async def engine_ready(client, timeout: float = 60.0) -> dict:
+    """The server's stats once its engine has loaded (the model loads in the background
+    after initialize: a request sent before then waits in the queue, it is not run)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        s = await stats(client)
+        if s["engine_state"] != "loading" or asyncio.get_running_loop().time() > deadline:
+            assert s["engine_state"] == "ready", s
+            return s
+        await asyncio.sleep(0.05)
 
 
 def messages(client) -> list[str]:
