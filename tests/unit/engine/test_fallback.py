@@ -23,8 +23,10 @@ from engine.remote.http import Endpoint
 from engine.remote.openai import OpenAICompletions
 from engine.remote.tgi import TgiGenerate
 
-LLAMACPP = wire("openai_llamacpp_completions_stream.sse")  # " fib(n - 1)", 21 prompt tokens
-VLLM = wire("openai_vllm_completions_stream.sse")  # " fib(n - 1)", finish_reason length
+# recorded from llama-server: " fib(n-1) + fib(n-2)", 21 prompt tokens
+LLAMACPP = wire("openai_llamacpp_completions_stream.sse")
+# written by hand: " fib(n - 1)", finish_reason length (differs from LLAMACPP on purpose)
+VLLM = wire("openai_vllm_completions_stream.sse")
 TGI_ERROR = wire("tgi_generate_stream_error.sse")  # " fib", "(n", then an error event
 
 
@@ -113,7 +115,7 @@ def test_the_fallback_answers_while_the_endpoint_is_down(serve):
     engine = FallbackEngine(
         remote(f"http://127.0.0.1:{free_port()}", STARCODER), fallbacks, switches.append
     )
-    assert generate(engine, request()) == " fib(n - 1)"
+    assert generate(engine, request()) == " fib(n-1) + fib(n-2)"
     assert engine.using_fallback
     assert engine.last_stats.prompt_tokens == 21  # the fallback's statistics
     assert engine.last_stats.stop_reason is StopReason.END_OF_TEXT
@@ -123,7 +125,7 @@ def test_the_fallback_answers_while_the_endpoint_is_down(serve):
     # same templates: the request goes over unchanged
     assert local.bodies[0]["prompt"] == request().prompt
     # the next request: no second notice, the same fallback instance (made once, up front)
-    assert generate(engine, request()) == " fib(n - 1)"
+    assert generate(engine, request()) == " fib(n-1) + fib(n-2)"
     assert len(switches) == 1 and fallbacks.calls == 1
 
 
@@ -134,7 +136,7 @@ def test_the_prompt_is_rebuilt_in_the_fallbacks_format(serve):
         lambda: remote(local.url, QWEN),
     )
     assert engine.fim_template is STARCODER  # what the pipeline builds prompts with
-    assert generate(engine, request(STARCODER)) == " fib(n - 1)"
+    assert generate(engine, request(STARCODER)) == " fib(n-1) + fib(n-2)"
     sent = local.bodies[0]
     assert sent["prompt"] == QWEN.build(PARTS.prefix, PARTS.suffix, PARTS.middle_head)
     assert "<fim_prefix>" not in sent["prompt"]
