@@ -19,27 +19,14 @@ import pytest
 from audit_session import audited_session
 from lsp_session import end_of, inline, open_doc, plain, send_raw_request, stats
 from lsprotocol import types as t
+from test_attribution import GPL3
+from test_attribution import PREFIX as BEFORE
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="function")]
 
 AUDITED = Path(__file__).with_name("audited_server.py")
 ROOT = Path(__file__).resolve().parents[2]
-GPL3 = "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n"
 SECRET = "zebra_quux_internal_ledger"
-BEFORE = '''import heapq
-
-
-def dijkstra(graph, source):
-    """Shortest distances from source in a graph {node: [(neighbour, weight), ...]}."""
-    distances = {node: float("inf") for node in graph}
-    distances[source] = 0
-    queue = [(0, source)]
-    while queue:
-        dist, node = heapq.heappop(queue)
-        if dist > distances[node]:
-            continue
-        for neighbour, weight in graph[node]:
-            '''
 PREFIX = f"# {SECRET}: shortest paths of the ledger graph\n" + BEFORE
 URI = "file:///w/ledger_paths.py"
 
