@@ -27,7 +27,7 @@ pins=$("$PY" -m pip list --format=freeze 2>/dev/null | grep -iE '^(pygls|lsproto
 "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 -d .gpu/whl $pins
-model=$("$PY" -c 'from engine.modelstore import default_model_path; print(default_model_path())')
+model=$("$PY" -c 'from engine.models import default_model_path; print(default_model_path())')
 cp "$model.sha256" .gpu/
 rm -f .gpu/m[0-9][0-9]
 "$PY" - "$model" <<'EOF'
