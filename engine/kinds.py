@@ -35,9 +35,9 @@ class EngineKind:
     name: str
     factory: str  # "package.module:attribute", imported when the kind is built
     description: str  # one line, for people
-    remote: bool = False  # an endpoint answers (engine.url); else a model file here
-    needs_url: bool = False  # engine.url must be set
-    needs_model_file: bool = False  # a model file on this machine (model.path)
+    # What it needs: remote, an endpoint at engine.url answers; local, a model file on
+    # this machine (model.path) is loaded.
+    remote: bool = False
 
     def load(self) -> Callable[..., Any]:
         """The factory (imports its module now)."""
@@ -46,11 +46,11 @@ class EngineKind:
 
 
 def _local(name: str, factory: str, description: str) -> EngineKind:
-    return EngineKind(name, factory, description, needs_model_file=True)
+    return EngineKind(name, factory, description)
 
 
 def _remote(name: str, factory: str, description: str) -> EngineKind:
-    return EngineKind(name, factory, description, remote=True, needs_url=True)
+    return EngineKind(name, factory, description, remote=True)
 
 
 # In the order the configuration and its docs list them.

@@ -87,9 +87,7 @@ def toy_kind(monkeypatch):
     from engine import kinds
 
     monkeypatch.setattr(kinds, "KINDS", dict(kinds.KINDS))
-    return kinds.register(
-        kinds.EngineKind("toy", "toy_engine_module:make", "a toy engine", needs_model_file=True)
-    )
+    return kinds.register(kinds.EngineKind("toy", "toy_engine_module:make", "a toy engine"))
 
 
 def test_a_registered_engine_kind_is_accepted_listed_and_named_in_errors(toy_kind):

@@ -24,7 +24,7 @@ class ToyEngine:
 @pytest.fixture
 def toy_kind(monkeypatch, tmp_path):
     monkeypatch.setattr(kinds, "KINDS", dict(kinds.KINDS))
-    kinds.register(kinds.EngineKind("toy", f"{__name__}:ToyEngine", "a toy", needs_model_file=True))
+    kinds.register(kinds.EngineKind("toy", f"{__name__}:ToyEngine", "a toy"))
     model = tmp_path / "toy.gguf"
     model.write_bytes(b"")
     built.clear()
