@@ -61,6 +61,20 @@ def open_doc(client, uri: str, text: str, language: str = "python", version: int
     )
 
 
+def insert_text(client, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """An incremental edit that inserts ``text`` at (line, character): what an editor
+    sends when the user types, or accepts a suggestion, there."""
+    at = t.Position(line=line, character=character)
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                t.TextDocumentContentChangePartial(range=t.Range(start=at, end=at), text=text)
+            ],
+        )
+    )
+
+
 def inline_params(uri: str, line: int, character: int, invoked: bool = False):
     return t.InlineCompletionParams(
         text_document=t.TextDocumentIdentifier(uri=uri),

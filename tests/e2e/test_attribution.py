@@ -14,6 +14,7 @@ from lsp_session import (
     caps,
     end_of,
     inline,
+    insert_text,
     open_doc,
     plain,
     send_raw_request,
@@ -127,15 +128,7 @@ async def test_block_and_annotate(clean_env, tmp_path):
         assert completion["generated_text"] == text
         assert completion["references"] == [ref]
         # the editor inserts the suggestion, then runs the item's command
-        at = t.Position(line, ch)
-        client.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=URI, version=2),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(range=t.Range(start=at, end=at), text=text)
-                ],
-            )
-        )
+        insert_text(client, URI, 2, line, ch, text)
         command = items[0].command
         await client.workspace_execute_command_async(
             t.ExecuteCommandParams(command=command.command, arguments=command.arguments)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsp_session import caps, inline, open_doc, session
+from lsp_session import caps, inline, insert_text, open_doc, session
 from lsprotocol import converters
 from lsprotocol import types as t
 from pytest_lsp import client_capabilities
@@ -263,14 +263,7 @@ async def test_each_client_completes_after_non_ascii_text(clean_env, flavour: Fl
         open_doc(client, uri, TEXT)
         # The user types "na" after the emoji: an incremental edit at the end of line 1.
         at = t.Position(line=LINE, character=units(TYPED_BEFORE, flavour.encoding))
-        client.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(range=t.Range(start=at, end=at), text=TYPED)
-                ],
-            )
-        )
+        insert_text(client, uri, 2, at.line, at.character, TYPED)
         cursor = t.Position(line=LINE, character=units(TYPED_BEFORE + TYPED, flavour.encoding))
 
         if flavour.inline or flavour.also_asks_inline:

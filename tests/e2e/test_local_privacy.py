@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from audit_session import audited_session
-from lsp_session import end_of, inline, open_doc, plain, send_raw_request, stats
+from lsp_session import end_of, inline, insert_text, open_doc, plain, send_raw_request, stats
 from lsprotocol import types as t
 from test_attribution import GPL3
 from test_attribution import PREFIX as BEFORE
@@ -110,15 +110,7 @@ async def test_a_whole_local_session_makes_no_network_call(clean_env, model_path
         assert completion["generated_text"] == text
         assert completion["references"] == [ref]
         # the editor inserts the inline suggestion and runs the item's command ...
-        at = t.Position(line, ch)
-        client.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=URI, version=3),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(range=t.Range(start=at, end=at), text=text)
-                ],
-            )
-        )
+        insert_text(client, URI, 3, line, ch, text)
         await client.workspace_execute_command_async(
             t.ExecuteCommandParams(command=command.command, arguments=command.arguments)
         )
