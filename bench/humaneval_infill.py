@@ -169,7 +169,7 @@ def run_raw(
     """The raw model's answers; ``one_line``: stop at the first newline."""
     import llama_cpp
 
-    from engine.llamacpp import default_threads
+    from engine.llama_model import default_threads
 
     threads = default_threads()
     llm = llama_cpp.Llama(

@@ -129,7 +129,7 @@ async def replay_lsp(doc_text: str, offset: int, typed: str) -> list[dict]:
 def replay_direct(records: list[dict], stops: list[str]) -> list[float | None]:
     import llama_cpp
 
-    from engine.llamacpp import default_threads
+    from engine.llama_model import default_threads
     from engine.models import default_model_path
 
     n = default_threads()

@@ -27,7 +27,6 @@ from engine.base import (
 )
 from engine.fim import FimTemplate
 from engine.llama_model import (
-    MAX_AUTO_THREADS,
     Utf8Decoder,
     Vocab,
     count_tokens,
@@ -36,9 +35,6 @@ from engine.llama_model import (
     load_llama,
     tokenize,
 )
-
-# Re-exported: bench/ and tests import them from here.
-__all__ = ["MAX_AUTO_THREADS", "LlamaCppEngine", "Utf8Decoder", "default_threads", "load_llama"]
 
 
 class LlamaCppEngine:

@@ -31,15 +31,15 @@ def make_backend(
     from safecoder_lsp.endpoint.serial import SerialBackend
     from safecoder_lsp.runtime import engine_factory, template_override
 
-    backend: Backend | None = None
+    backend: Backend
     if slots > 1:
         backend = _batched(config, slots, step_tokens, weights)
-    elif weights == "16bit":
-        _say(
-            "warning: --weights 16bit is for batched decoding; --slots 1 keeps the "
-            "original weights."
-        )
-    if backend is None:
+    else:
+        if weights == "16bit":
+            _say(
+                "warning: --weights 16bit is for batched decoding; --slots 1 keeps the "
+                "original weights."
+            )
         backend = SerialBackend(engine_factory(config.with_values({"engine.kind": LOCAL})))
     override = template_override(config)
     if override is not None:

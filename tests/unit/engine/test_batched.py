@@ -13,7 +13,7 @@ import pytest
 from engine.base import CancelToken, EngineError, GenerationRequest, StopReason, generate_text
 from engine.batched import BatchedEngine, Generation
 from engine.fim import QWEN
-from engine.llamacpp import default_threads
+from engine.llama_model import default_threads
 
 ADD = "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
 PROMPTS = (

@@ -7,7 +7,8 @@ import pytest
 
 from engine.base import CancelToken, EngineError, GenerationRequest, StopReason, generate_text
 from engine.fim import QWEN
-from engine.llamacpp import LlamaCppEngine, Utf8Decoder
+from engine.llama_model import Utf8Decoder
+from engine.llamacpp import LlamaCppEngine
 
 pytestmark = pytest.mark.model
 
