@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
+import json
 import os
 import re
 import shutil
@@ -374,6 +376,23 @@ def serve(
             shutil.rmtree(log_dir, ignore_errors=True)
         else:
             _log(f"server log kept: {log_path}")
+
+
+def request(
+    url: str, method: str, path: str, body: dict | None = None, timeout: float = 60
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to a server started by :func:`serve`: its status, headers (names in
+    lower case) and body, the chunked transfer coding undone (an SSE body is the
+    stream itself)."""
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, payload, headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

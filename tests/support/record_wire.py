@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import http.client
 import json
 import re
 import subprocess
@@ -45,7 +44,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # run as a script: `support` is a package of tests/
     sys.path.insert(0, str(TESTS))
 
-from support.llama_server import SERVE_DEFAULTS, VERSION, binary, serve  # noqa: E402
+from support.llama_server import SERVE_DEFAULTS, VERSION, binary, request, serve  # noqa: E402
 from support.wire import WIRE  # noqa: E402
 
 COMMAND = "python tests/support/record_wire.py"
@@ -103,7 +102,7 @@ def too_long_body(url: str) -> tuple[dict, str]:
         return infill(False, 4, prompt=FIB_HEAD + " " + FILLER * n)
 
     first = TOO_LONG + 100
-    status, _, raw = request(url, "POST", "/infill", body(first))
+    status, _, raw = request(url, "POST", "/infill", body(first), timeout=300)
     found = re.search(rb'"n_prompt_tokens":(\d+)', raw)
     if status != 400 or not found:
         raise RuntimeError(f"expected a context-size error, got {status}: {raw[:300]!r}")
@@ -167,21 +166,6 @@ CASES = [
 ]
 
 
-def request(
-    url: str, method: str, path: str, body: dict | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One request; the answer's body with any chunked transfer coding removed."""
-    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=300)
-    try:
-        payload = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, path, payload, headers)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
 def server_flags() -> str:
     return " ".join(f"{names[-1]} {value}" for names, value in SERVE_DEFAULTS)
 
@@ -217,7 +201,7 @@ def header(
 
 def record(url: str, case: Case, out: Path, model: str, version: str) -> None:
     for earlier in case.before:
-        status, _, raw = request(url, case.method, case.path, earlier)
+        status, _, raw = request(url, case.method, case.path, earlier, timeout=300)
         if status != 200:
             raise RuntimeError(f"{case.name}: a request before it got {status}: {raw[:300]!r}")
     if case.make_body is not None:
@@ -225,7 +209,7 @@ def record(url: str, case: Case, out: Path, model: str, version: str) -> None:
     else:
         body = case.body
         shown = "" if body is None else json.dumps(body, ensure_ascii=False)
-    status, headers, raw = request(url, case.method, case.path, body)
+    status, headers, raw = request(url, case.method, case.path, body, timeout=300)
     if status != case.status:
         raise RuntimeError(f"{case.name}: HTTP {status}, expected {case.status}: {raw[:300]!r}")
     if case.expect not in raw:

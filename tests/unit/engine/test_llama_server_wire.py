@@ -7,13 +7,12 @@ One server for the module (tests/support/llama_server.py builds it once, ~9 minu
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.llama_server import serve
+from support.llama_server import request, serve
 
 # The first run on a machine builds llama-server inside the fixture (~9 minutes on 2
 # cores), past the suite's 300 s default timeout.
@@ -55,20 +54,6 @@ PARTIAL_FIELDS = {
 def server(model_path, llama_server_binary) -> Iterator[str]:
     with serve(model_path) as url:
         yield url
-
-
-def request(
-    url: str, method: str, path: str, body: dict | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
-    try:
-        payload = None if body is None else json.dumps(body)
-        conn.request(method, path, payload, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        # read() undoes the chunked transfer coding: the bytes are the SSE stream itself
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def post_json(url: str, path: str, body: dict) -> dict:
