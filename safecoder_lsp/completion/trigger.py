@@ -1,8 +1,10 @@
 """Should we complete here, and how much: none, a single line, or several lines.
 
-- none: the cursor is inside a word or in front of code (anything after it on the
-  line but whitespace, closing brackets, quotes, ``;`` and ``,``), or inside a
-  comment/string when the user turned those off;
+- none: the cursor is inside a word, or inside a comment/string when the user
+  turned those off;
+- single, always: in front of code (anything after the cursor on its line but
+  whitespace, closing brackets, quotes, ``;`` and ``,``): the suggestion fills the
+  gap and must fit the code after it (post-processing trims what repeats it);
 - multi (with ``multiline = auto``): the line is blank so far, or it ends with a
   block opener (``:`` in Python, ``{`` ``(`` ``[`` and ``=>`` elsewhere);
 - single otherwise.
@@ -103,12 +105,13 @@ def should_complete(
 ) -> TriggerDecision:
     if line_suffix and (line_suffix[0].isalnum() or line_suffix[0] == "_"):
         return TriggerDecision("none", "cursor inside a word")
-    if any(c not in CLOSERS_AFTER_CURSOR for c in line_suffix):
-        return TriggerDecision("none", "code after the cursor on this line")
+    before_code = any(c not in CLOSERS_AFTER_CURSOR for c in line_suffix)
     if skip_in_comments and in_comment(line_prefix, language):
         return TriggerDecision("none", "inside a comment")
     if skip_in_strings and in_string(line_prefix, prefix_tail, language):
         return TriggerDecision("none", "inside a string")
+    if before_code:
+        return TriggerDecision("single", "in front of code on this line")
     if multiline == "never":
         return TriggerDecision("single", "multi-line suggestions are off")
     if multiline == "always":

@@ -13,6 +13,8 @@ import pytest
 from bench.humaneval_infill import (
     DATA,
     Task,
+    block_tasks,
+    condition_tasks,
     multi_line_tasks,
     obvious_cut,
     passes,
@@ -82,7 +84,50 @@ def _task(prefix: str) -> Task:
         # blank lines inside are kept, trailing ones dropped
         ("def f():\n", "    a = 1\n\n    return a\n\ndef g():\n", "    a = 1\n\n    return a"),
         ("x = 1\n", "", ""),
+        # the body's indentation typed: the model's first line continues it
+        (
+            "    for x in xs:\n        ",
+            "y += x\n        z += 1\n    return y\n",
+            "y += x\n        z += 1",
+        ),
     ],
 )
 def test_obvious_cut(prefix, raw, cut):
     assert obvious_cut(_task(prefix), raw) == cut
+
+
+@pytest.mark.parametrize(("build", "count"), [(block_tasks, 336), (condition_tasks, 195)])
+def test_block_and_condition_sets_rebuild_the_program(build, count, programs):
+    tasks = build()
+    assert len(tasks) == count
+    for task in tasks:
+        assert task.truth.strip()
+        rebuilt = task.prefix + task.truth + task.after
+        assert rebuilt.rstrip("\n") == programs[task.task_id].rstrip("\n")
+
+
+def test_a_block_hole_is_a_whole_body_of_one_to_three_statements_after_typed_indentation():
+    for task in block_tasks():
+        head = task.prefix[task.prefix.rfind("\n") + 1 :]
+        header = task.prefix[: -len(head) - 1].rsplit("\n", 1)[-1]
+        assert header.rstrip().endswith(":") and head and not head.strip()
+        lines = (head + task.truth).split("\n")
+        depth = len(head)
+        assert all(len(x) - len(x.lstrip()) >= depth for x in lines if x.strip())
+        assert 1 <= sum(len(x) - len(x.lstrip()) == depth for x in lines if x.strip()) <= 3
+        following = next((x for x in task.suffix.split("\n") if x.strip()), "")
+        assert len(following) - len(following.lstrip()) < depth  # the body ends there
+
+
+def test_a_condition_hole_sits_between_its_keyword_and_the_colon():
+    for task in condition_tasks():
+        head = task.prefix[task.prefix.rfind("\n") + 1 :]
+        assert head.strip() in ("if", "elif", "while") and head.endswith(" ")
+        assert task.suffix.startswith(":") and "\n" not in task.truth
+
+
+@pytest.mark.parametrize("build", [block_tasks, condition_tasks])
+def test_true_middles_of_the_new_sets_pass(build):
+    tasks = build()
+    for task in tasks[:: len(tasks) // 4][:4]:
+        assert passes(task, task.truth), task.task_id
