@@ -17,6 +17,8 @@ Heuristics (kept simple on purpose, each covered by golden cases):
   to the lines after the cursor, are dropped;
 - in front of code on the line, the suggestion must fit: a copy of that code at its
   end is dropped, one that would leave the line's brackets unbalanced is not shown;
+- a multi-line suggestion cut off inside a bracket it opened loses its unfinished
+  last statement;
 - degenerate output (copying the previous line, the same line over and over) is cut.
 """
 
@@ -159,7 +161,10 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
         head_at = next((k for k in range(1, len(lines)) if lines[k].strip()), 0)
         head = lines[head_at] if head_at else ctx.line_prefix
     base = indent_width(head)
-    opener = head.rstrip().endswith(OPENERS)
+    # In an indentation language only ``:`` opens a block (a bracket opens a
+    # statement's continuation lines, see _indent_cut).
+    indented = ctx.language in INDENT_LANGUAGES
+    opener = head.rstrip().endswith(":" if indented else OPENERS)
 
     # 3. Code that already follows the cursor: a suggestion between existing lines of
     # one block (the next line of code is as deep as the suggestion's first line), or
@@ -171,29 +176,40 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
         deeper = indent_width(following) > base
         if (opener and deeper) or (not opener and indent_width(following) >= base):
             follow_cut = sum(len(x) + 1 for x in lines[:head_at]) + len(lines[head_at])
-    braces = ctx.language not in INDENT_LANGUAGES
-    indent_cut = None
-    pos = len(lines[0]) + 1
-    for k, line in enumerate(lines[1:], start=1):
-        complete = k < len(lines) - 1
-        if line.strip() and k > head_at:
-            ind = indent_width(line)
-            ends = ind <= base if opener else ind < base
-            if ends:
-                stripped = line.strip()
-                if braces and stripped[0] in CLOSE:
-                    # the block's closing bracket: keep the line, stop after it
-                    if complete:
-                        indent_cut = pos + len(line)
-                        break
-                    if pos + len(line) == len(text):
-                        break  # the last line so far: not decided yet
-                else:
-                    indent_cut = pos
-                    break
-        pos += len(line) + 1
+    indent_cut = _indent_cut(text, lines, base, opener, head_at, ctx)
     cuts = [c for c in (bracket_cut, indent_cut, follow_cut) if c is not None]
     return min(cuts) if cuts else None
+
+
+def _indent_cut(
+    text: str, lines: list[str], base: int, opener: bool, head_at: int, ctx: FilterContext
+) -> int | None:
+    """Where a later line indented less than the block ends the suggestion, or None.
+
+    In an indentation language, a line that starts inside a bracket the suggestion
+    opened (a call's arguments, its closing ``)``) continues a statement: no end."""
+    braces = ctx.language not in INDENT_LANGUAGES
+    stack = open_brackets(ctx.prefix, ctx.comment)
+    at_cursor = len(stack)
+    for _ in _scan_brackets(lines[0], ctx.comment, stack):
+        pass
+    pos = len(lines[0]) + 1
+    for k, line in enumerate(lines[1:], start=1):
+        inside = not braces and len(stack) > at_cursor
+        for _ in _scan_brackets(line, ctx.comment, stack):
+            pass
+        if line.strip() and k > head_at and not inside:
+            ind = indent_width(line)
+            if ind <= base if opener else ind < base:
+                if not (braces and line.strip()[0] in CLOSE):
+                    return pos
+                # the block's closing bracket: keep the line, stop after it
+                if k < len(lines) - 1:
+                    return pos + len(line)
+                if pos + len(line) == len(text):
+                    return None  # the last line so far: not decided yet
+        pos += len(line) + 1
+    return None
 
 
 def _next_code_line(suffix: str) -> str | None:
@@ -305,6 +321,28 @@ def drop_repeated_lines(text: str, ctx: FilterContext) -> str:
     return text
 
 
+def drop_unfinished_statement(text: str, ctx: FilterContext) -> str:
+    """A multi-line suggestion that ends inside a bracket it opened (generation ran out
+    of tokens or time mid-statement) is cut back to the last line that ends with the
+    brackets as they were at the cursor."""
+    if ctx.mode != "multi" or "\n" not in text:
+        return text
+    at_cursor = len(open_brackets(ctx.prefix, ctx.comment))
+    stack = open_brackets(ctx.prefix, ctx.comment)
+    last_whole = None
+    pos = 0
+    for line in text.split("\n"):
+        for _ in _scan_brackets(line, ctx.comment, stack):
+            return text  # it closes more than was open: stop_at_block_end's business
+        pos += len(line)
+        if len(stack) <= at_cursor:
+            last_whole = pos
+        pos += 1
+    if len(stack) <= at_cursor or last_whole is None:
+        return text
+    return text[:last_whole]
+
+
 def trim_trailing_whitespace(text: str, ctx: FilterContext) -> str:
     if "\n" not in text.rstrip() and _before_code(ctx):
         return text.rstrip("\r\n")  # a space before the code after the cursor is needed
@@ -327,6 +365,7 @@ DEFAULT_FILTERS: tuple[tuple[str, Filter], ...] = (
     ("trim_suffix_overlap", trim_suffix_overlap),
     ("fit_code_after", fit_code_after),
     ("drop_repeated_lines", drop_repeated_lines),
+    ("drop_unfinished_statement", drop_unfinished_statement),
     ("trim_trailing_whitespace", trim_trailing_whitespace),
     ("drop_empty", drop_empty),
 )
