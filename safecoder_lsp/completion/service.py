@@ -25,6 +25,7 @@ from engine.worker import EngineWorker, GenerationResult, WorkerState
 from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.cache import ResultCache, TypedAhead, cache_key
 from safecoder_lsp.completion.context import CompletionContext, TokenCounter, build_context
+from safecoder_lsp.completion.debounce import Debouncer
 from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
 from safecoder_lsp.completion.trigger import TriggerDecision, should_complete
 from safecoder_lsp.documents import Document
@@ -62,6 +63,7 @@ class CompletionSettings:
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
     cache_size: int = 256
+    debounce_max_ms: int = 300
     include_code_in_logs: bool = False
 
 
@@ -141,6 +143,7 @@ class CompletionService:
         self._template_override = template
         self.cache = ResultCache(settings.cache_size)
         self.typed_ahead = TypedAhead()
+        self.debounce = Debouncer(settings.debounce_max_ms)
         self._anchors: dict[str, int] = {}
         self._counter: TokenCounter | None = None
         self._records: OrderedDict[str, RequestRecord] = OrderedDict()
@@ -218,6 +221,7 @@ class CompletionService:
         new size)."""
         self.settings = settings
         self.cache.capacity = settings.cache_size
+        self.debounce.max_ms = settings.debounce_max_ms
 
     # -- the pipeline --------------------------------------------------------
     async def complete(
@@ -226,14 +230,15 @@ class CompletionService:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
         self.stats["requests"] += 1
-        result = await self._complete(doc, offset, request_id, invoked)
+        ticket = self.debounce.arrived(doc.uri, time.monotonic())
+        result = await self._complete(doc, offset, request_id, invoked, ticket)
         result.latency_ms = (time.perf_counter() - started) * 1000
         self.stats[result.source] = self.stats.get(result.source, 0) + 1
         self._log(result, doc)
         return result
 
     async def _complete(
-        self, doc: Document, offset: int, request_id: str, invoked: bool
+        self, doc: Document, offset: int, request_id: str, invoked: bool, ticket: int = 0
     ) -> CompletionResult:
         s = self.settings  # the settings in force when the request came
         # 1. Typed ahead: the user typed the start of what is shown.
@@ -262,8 +267,15 @@ class CompletionService:
         if cached is not None:
             return self._judged(doc, offset, request_id, plan, cached, "cache")
 
-        # 5. Engine.
+        # 5. Engine (held back while the user types faster than it answers).
+        if not invoked and await self._held_back(doc.uri, ticket):
+            return CompletionResult(
+                request_id, "", offset, "superseded", "a newer request replaced this one", mode
+            )
+        engine_started = time.perf_counter()
         result = await self._generate(doc, plan, s)
+        if not result.cancelled:
+            self.debounce.answered((time.perf_counter() - engine_started) * 1000)
         if result.cancelled:
             return CompletionResult(
                 request_id,
@@ -285,6 +297,14 @@ class CompletionService:
         out.stats = result.stats
         out.raw = result.text
         return out
+
+    async def _held_back(self, uri: str, ticket: int) -> bool:
+        """Wait the debounce delay; True when a newer request for ``uri`` came meanwhile."""
+        delay = self.debounce.delay(uri)
+        if delay <= 0:
+            return False
+        await asyncio.sleep(delay)
+        return self.debounce.superseded(uri, ticket)
 
     def _typed_ahead(self, doc: Document, offset: int, request_id: str) -> CompletionResult | None:
         """The suggestion shown, when the user typed its start since; else None."""
@@ -435,6 +455,7 @@ class CompletionService:
 
     def forget_document(self, uri: str) -> None:
         self.typed_ahead.forget(uri)
+        self.debounce.forget(uri)
         self._anchors.pop(uri, None)
 
     def _log(self, result: CompletionResult, doc: Document) -> None:

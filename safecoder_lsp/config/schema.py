@@ -207,6 +207,13 @@ class CompletionConfig:
     temperature: float = _opt(0.0, "sampling temperature; 0 = greedy", lo=0.0, hi=2.0)
     stop: tuple[str, ...] = _opt((), "extra stop words")
     cache_size: int = _opt(256, "remembered results (0 disables)", lo=0, hi=100000)
+    debounce_max_ms: int = _opt(
+        300,
+        "longest wait for a pause in typing before the engine starts, used only while "
+        "keystrokes come faster than the engine answers (0 = never wait)",
+        lo=0,
+        hi=2000,
+    )
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def completion_settings(config: Config) -> CompletionSettings:
         temperature=c.temperature,
         stop=tuple(c.stop),
         cache_size=c.cache_size,
+        debounce_max_ms=c.debounce_max_ms,
         include_code_in_logs=config.log.include_code,
     )
 
