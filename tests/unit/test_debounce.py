@@ -90,7 +90,7 @@ def _burst(debounce_ms: int, model_path) -> tuple[list[str], int]:
         await service.complete(doc, len(text))  # the engine's speed is measured
         before = worker.completed_jobs + worker.cancelled_jobs + worker.dropped_jobs
         tasks = []
-        for i, ch in enumerate("math."):
+        for i in range(len("math.")):
             typed = text + "math."[: i + 1]
             d = Document("file:///t.py", typed, 2 + i, "python")
             tasks.append(asyncio.create_task(service.complete(d, len(typed))))
