@@ -157,6 +157,7 @@ class CompletionService:
             "accepted": 0,
             "rejected": 0,
             "blocked": 0,
+            "debounced": 0,  # superseded while held back, before any engine call
         }
         self.attributor: Attributor | None = None
         # Other files as (name, text) for engines that take them (llama.cpp /infill's
@@ -269,6 +270,7 @@ class CompletionService:
 
         # 5. Engine (held back while the user types faster than it answers).
         if not invoked and await self._held_back(doc.uri, ticket):
+            self.stats["debounced"] += 1
             return CompletionResult(
                 request_id, "", offset, "superseded", "a newer request replaced this one", mode
             )

@@ -49,6 +49,7 @@ EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
     "completion.temperature": ("float", 0.0),
     "completion.stop": ("list[str]", ()),
     "completion.cache_size": ("int", 256),
+    "completion.debounce_max_ms": ("int", 300),
     "attribution.index": ("str", ""),
     "attribution.allowed_licenses": (
         "list[str]",
@@ -123,6 +124,7 @@ RANGES = {
     "completion.suffix_tokens": (0, 32768),
     "completion.temperature": (0, 2),
     "completion.cache_size": (0, 100000),
+    "completion.debounce_max_ms": (0, 2000),
 }
 
 CHOICES = {
