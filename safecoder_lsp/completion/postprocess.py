@@ -17,8 +17,12 @@ Heuristics (kept simple on purpose, each covered by golden cases):
   to the lines after the cursor, are dropped;
 - in front of code on the line, the suggestion must fit: a copy of that code at its
   end is dropped, one that would leave the line's brackets unbalanced is not shown;
+- where a tree-sitter grammar is installed (completion/syntax.py), a multi-line
+  suggestion is cut back to the longest run of its lines that leaves the file with the
+  fewest syntax errors (an unfinished statement, a block opener without a body, an
+  unclosed string at its end are dropped);
 - a multi-line suggestion cut off inside a bracket it opened loses its unfinished
-  last statement;
+  last statement (the rule for languages without a grammar);
 - degenerate output (copying the previous line, the same line over and over) is cut.
 """
 
@@ -27,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from safecoder_lsp.completion.syntax import error_count, has_grammar
 
 OPEN = {"(": ")", "[": "]", "{": "}"}
 CLOSE = {")": "(", "]": "[", "}": "{"}
@@ -321,6 +327,29 @@ def drop_repeated_lines(text: str, ctx: FilterContext) -> str:
     return text
 
 
+# At most this many cut points are parsed (each a parse of the prompt's window).
+SYNTAX_CUTS = 16
+
+
+def cut_to_valid_syntax(text: str, ctx: FilterContext) -> str:
+    """A multi-line suggestion keeps its longest run of whole lines after which the
+    window (prefix + suggestion + suffix) has the fewest syntax errors."""
+    if ctx.mode != "multi" or "\n" not in text.strip() or not has_grammar(ctx.language):
+        return text
+    ends: list[int] = []
+    pos = 0
+    for line in text.split("\n"):
+        pos += len(line)
+        if line.strip():
+            ends.append(pos)
+        pos += 1
+    ends = ends[-SYNTAX_CUTS:]
+    errors = [error_count(ctx.language, ctx.prefix + text[:end] + ctx.suffix) for end in ends]
+    fewest = min(e for e in errors if e is not None)
+    best = max(end for end, e in zip(ends, errors, strict=True) if e == fewest)
+    return text if best == ends[-1] else text[:best]
+
+
 def drop_unfinished_statement(text: str, ctx: FilterContext) -> str:
     """A multi-line suggestion that ends inside a bracket it opened (generation ran out
     of tokens or time mid-statement) is cut back to the last line that ends with the
@@ -365,6 +394,7 @@ DEFAULT_FILTERS: tuple[tuple[str, Filter], ...] = (
     ("trim_suffix_overlap", trim_suffix_overlap),
     ("fit_code_after", fit_code_after),
     ("drop_repeated_lines", drop_repeated_lines),
+    ("cut_to_valid_syntax", cut_to_valid_syntax),
     ("drop_unfinished_statement", drop_unfinished_statement),
     ("trim_trailing_whitespace", trim_trailing_whitespace),
     ("drop_empty", drop_empty),
