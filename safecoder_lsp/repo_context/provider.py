@@ -4,7 +4,8 @@ A snapshot (the snippets chosen and their layout) is reused while the cursor sta
 on its line, and while it moves less than ``REGION_LINES`` lines within
 ``REFRESH_S`` seconds: consecutive keystrokes then get a byte-identical block, which
 comes first in the prompt, so the engine's KV cache keeps it. A refresh that picks
-the same snippets keeps the same text too.
+the same snippets keeps the same text too. New workspace files (the background read
+went on) are a reason to choose again at the next request.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class RepoContext:
         if not self.settings.enabled or budget <= 0 or self.settings.max_snippets <= 0:
             return EMPTY
         now = self._clock()
-        key = (template, budget, self.settings, cursor.language)
+        # Files read from the workspace since count as a reason to choose again.
+        read = self.workspace.version if self.workspace is not None else 0
+        key = (template, budget, self.settings, cursor.language, read)
         snap = self._snapshots.get(cursor.uri)
         if snap is not None and snap.key == key and not self._due(snap, cursor.line, now):
             return snap.snippets

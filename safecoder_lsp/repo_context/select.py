@@ -102,8 +102,8 @@ def select(
     most: int,
     recent: frozenset[tuple[str, int, int]] = frozenset(),
 ) -> tuple[list[Snippet], list[Chunk]]:
-    """The snippets for a prompt, least relevant first (the most relevant end up
-    next to the current file), and the chunks chosen among them."""
+    """The snippets for a prompt (chunks, then definitions, each in file order) and
+    the chunks chosen among them."""
     if budget <= 0 or most <= 0:
         return [], []
     defs = pick_definitions(query, index, count, int(budget * DEFINITION_SHARE), most)
@@ -121,4 +121,10 @@ def select(
         used += count(text)
         chosen.append(c)
         chunks.append(Snippet(c.path, text, "chunk", c.start_line, score))
-    return list(reversed(chunks)) + list(reversed(defs)), chosen
+    # In file order, not score order: the same choice gives the same text even when
+    # the scores move as the user types. Definitions go last, next to the current file.
+    return sorted(chunks, key=_place) + sorted(defs, key=_place), chosen
+
+
+def _place(s: Snippet) -> tuple[str, int]:
+    return (s.path, s.line)

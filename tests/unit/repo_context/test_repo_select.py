@@ -49,7 +49,7 @@ def test_definitions_of_names_near_the_cursor_come_with_chunks_within_the_budget
         ("chunk", "billing.py"),
         ("definition", "lib.py"),
     ]
-    assert "rounding_mode" in snippets[-1].text  # the most relevant last
+    assert "rounding_mode" in snippets[-1].text  # definitions last, next to the current file
     assert used == [chunks[0]]
     assert sum(estimate_tokens(s.text) for s in snippets) <= 400
 
@@ -69,6 +69,14 @@ def test_a_chunk_is_cut_to_fit_and_dropped_when_too_little_fits():
     assert len(snippets) == 1 and snippets[0].text.count("\n") == 8
     snippets, _ = select(q, chunks, {}, estimate_tokens, budget=per_line * 7, most=8)
     assert snippets == []
+
+
+def test_the_order_is_the_files_not_the_scores():
+    q = query("alpha_value beta_value gamma_value")
+    best = split("z.py", "x = alpha_value + beta_value + gamma_value\n")[0]
+    worse = split("a.py", "y = alpha_value\n")[0]
+    snippets, used = select(q, [best, worse], {}, estimate_tokens, budget=400, most=8)
+    assert [s.path for s in snippets] == ["a.py", "z.py"] and used == [best, worse]
 
 
 def test_nothing_without_budget_or_snippets_and_no_near_duplicates():
