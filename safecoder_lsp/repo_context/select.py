@@ -15,6 +15,7 @@ RING_BONUS = 0.05  # chunks used or edited recently are preferred (and so stay)
 DEFINITION_SHARE = 0.5  # of the budget definitions may take
 MIN_CUT_LINES = 8  # a chunk cut to fit keeps at least this many lines
 DUPLICATE = 0.9
+HEADER_TOKENS = 3  # a snippet's header besides its path (file separator, line break)
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,17 @@ def pick_definitions(
         d = index.get(name)
         if d is None or name in query.own_names:
             continue
-        n = count(d.text)
+        n = count(d.text) + header_cost(d.path, count)
         if used + n > budget:
             continue
         used += n
         out.append(Snippet(d.path, d.text, "definition", d.line, 1.0))
     return out
+
+
+def header_cost(path: str, count: Callable[[str], int]) -> int:
+    """Tokens the layout adds for one snippet of ``path``."""
+    return count(path) + HEADER_TOKENS
 
 
 def _covers(chunk: Chunk, defs: Iterable[Snippet]) -> bool:
@@ -107,7 +113,7 @@ def select(
     if budget <= 0 or most <= 0:
         return [], []
     defs = pick_definitions(query, index, count, int(budget * DEFINITION_SHARE), most)
-    used = sum(count(d.text) for d in defs)
+    used = sum(count(d.text) + header_cost(d.path, count) for d in defs)
     chunks: list[Snippet] = []
     chosen: list[Chunk] = []
     for score, c in rank_chunks(query, candidates, recent):
@@ -115,10 +121,11 @@ def select(
             break
         if _covers(c, defs) or any(jaccard(c.lines, k.lines) > DUPLICATE for k in chosen):
             continue
-        text = _fit(c.text, count, budget - used)
+        header = header_cost(c.path, count)
+        text = _fit(c.text, count, budget - used - header)
         if text is None:
             continue
-        used += count(text)
+        used += count(text) + header
         chosen.append(c)
         chunks.append(Snippet(c.path, text, "chunk", c.start_line, score))
     # In file order, not score order: the same choice gives the same text even when

@@ -5,7 +5,7 @@ from __future__ import annotations
 from safecoder_lsp.completion.context import estimate_tokens
 from safecoder_lsp.repo_context.chunks import Chunk, split
 from safecoder_lsp.repo_context.definitions import definitions
-from safecoder_lsp.repo_context.select import Query, rank_chunks, select
+from safecoder_lsp.repo_context.select import Query, header_cost, rank_chunks, select
 from safecoder_lsp.repo_context.tokens import identifiers
 
 BILLING = "".join(
@@ -51,7 +51,8 @@ def test_definitions_of_names_near_the_cursor_come_with_chunks_within_the_budget
     ]
     assert "rounding_mode" in snippets[-1].text  # definitions last, next to the current file
     assert used == [chunks[0]]
-    assert sum(estimate_tokens(s.text) for s in snippets) <= 400
+    spent = sum(estimate_tokens(s.text) + header_cost(s.path, estimate_tokens) for s in snippets)
+    assert spent <= 400
 
 
 def test_a_name_the_current_file_defines_is_not_looked_up():
@@ -65,9 +66,11 @@ def test_a_chunk_is_cut_to_fit_and_dropped_when_too_little_fits():
     q = query("total = compute_invoice(customer_id, tax_rate)\n")
     chunks = split("billing.py", BILLING)
     per_line = estimate_tokens(BILLING.splitlines(keepends=True)[0])
-    snippets, _ = select(q, chunks, {}, estimate_tokens, budget=per_line * 8 + 1, most=8)
+    header = header_cost("billing.py", estimate_tokens)
+    budget = header + per_line * 8 + 1
+    snippets, _ = select(q, chunks, {}, estimate_tokens, budget=budget, most=8)
     assert len(snippets) == 1 and snippets[0].text.count("\n") == 8
-    snippets, _ = select(q, chunks, {}, estimate_tokens, budget=per_line * 7, most=8)
+    snippets, _ = select(q, chunks, {}, estimate_tokens, budget=budget - per_line, most=8)
     assert snippets == []
 
 

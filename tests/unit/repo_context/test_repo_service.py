@@ -17,7 +17,9 @@ HELPERS = (
     '    """Round a sample to one of the levels."""\n'
     "    return round(sample * levels) / levels\n"
 )
-CURRENT = "from helpers import quantize_sample\n\n\ndef encode(samples):\n    return [quantize_sample("
+CURRENT = (
+    "from helpers import quantize_sample\n\n\ndef encode(samples):\n    return [quantize_sample("
+)
 
 
 def test_two_keystrokes_share_the_snippet_block_and_its_kv_cache(model_path):
