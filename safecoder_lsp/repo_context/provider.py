@@ -28,7 +28,7 @@ REFRESH_S = 3.0  # a snapshot is kept at least this long while the cursor is nea
 REGION_LINES = 16  # a move farther than this refreshes at once
 QUERY_LINES = 20  # lines before the cursor that the similarity looks at
 AFTER_LINES = 3  # lines after the cursor whose names are looked up too
-RECENT_EDITS = 4  # other documents whose last edit enters the ring on a refresh
+RECENT_EDITS = 3  # other documents whose last edit enters the ring on a refresh
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class RepoContext:
     def _choose(self, cursor: Cursor, count: Callable[[str], int], budget: int) -> list[Snippet]:
         self.refreshes += 1
         docs = [d for d in self.open_documents() if d.uri != cursor.uri]
-        self._note_edits(docs)
+        self._note_edits(docs, cursor.language)
         candidates, index = self._candidates(cursor.uri, docs)
         query = self._query(cursor)
         recent = frozenset(c.key for c in self.ring.chunks())
@@ -169,13 +169,14 @@ class RepoContext:
             self._parsed[uri] = got
         return got
 
-    def _note_edits(self, docs: Sequence[OpenDocument]) -> None:
-        """Chunks around the last edits of other documents enter the ring."""
-        for d in docs[:RECENT_EDITS]:
-            if d.edited_line is not None:
-                chunk = around(self.path_of(d.uri), d.text, d.edited_line)
-                if chunk is not None and chunk not in self.ring:
-                    self.ring.push(chunk)
+    def _note_edits(self, docs: Sequence[OpenDocument], language: str) -> None:
+        """Chunks around the last edits of the other documents in ``language`` most
+        recently edited (their start when only opened) enter the ring."""
+        for d in [d for d in docs if d.language == language][:RECENT_EDITS]:
+            line = d.edited_line if d.edited_line is not None else 0
+            chunk = around(self.path_of(d.uri), d.text, line)
+            if chunk is not None and chunk not in self.ring:
+                self.ring.push(chunk)
 
     def _candidates(
         self, uri: str, docs: Sequence[OpenDocument]

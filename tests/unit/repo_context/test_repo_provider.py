@@ -165,3 +165,14 @@ def test_prompt_building_per_keystroke_keeps_the_block_byte_identical():
         "<|fim_middle|>    y = qu",
         "<|fim_middle|>    y = qua",
     ]
+
+
+def test_other_open_documents_of_the_language_come_even_when_not_similar():
+    # As llama.vscode does (and the /infill engine did before): the start of each
+    # document opened recently enters the ring; another language's does not.
+    docs = [
+        OpenDocument("file:///w/util.py", "python", "def sub(a, b):\n    return a - b\n"),
+        OpenDocument("file:///w/notes.md", "markdown", "# not python at all\n"),
+    ]
+    got = provider(docs).snippets(cursor("def add0(a, b):\n", 1), QWEN, estimate_tokens, 512)
+    assert got.files == (("util.py", "def sub(a, b):\n    return a - b\n"),)
