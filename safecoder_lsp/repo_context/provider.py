@@ -139,8 +139,14 @@ class RepoContext:
     # -- choosing ------------------------------------------------------------------
     def _choose(self, cursor: Cursor, count: Callable[[str], int], budget: int) -> list[Snippet]:
         self.refreshes += 1
-        docs = [d for d in self.open_documents() if d.uri != cursor.uri]
-        self._note_edits(docs, cursor.language)
+        # Other open documents of the same language (markdown notes or a JSON file
+        # say little about Python code).
+        docs = [
+            d
+            for d in self.open_documents()
+            if d.uri != cursor.uri and d.language == cursor.language
+        ]
+        self._note_edits(docs)
         candidates, index = self._candidates(cursor.uri, docs)
         query = self._query(cursor)
         recent = frozenset(c.key for c in self.ring.chunks())
@@ -169,10 +175,10 @@ class RepoContext:
             self._parsed[uri] = got
         return got
 
-    def _note_edits(self, docs: Sequence[OpenDocument], language: str) -> None:
-        """Chunks around the last edits of the other documents in ``language`` most
-        recently edited (their start when only opened) enter the ring."""
-        for d in [d for d in docs if d.language == language][:RECENT_EDITS]:
+    def _note_edits(self, docs: Sequence[OpenDocument]) -> None:
+        """Chunks around the last edits of the documents most recently edited (their
+        start when only opened) enter the ring."""
+        for d in docs[:RECENT_EDITS]:
             line = d.edited_line if d.edited_line is not None else 0
             chunk = around(self.path_of(d.uri), d.text, line)
             if chunk is not None and chunk not in self.ring:

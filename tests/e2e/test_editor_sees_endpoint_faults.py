@@ -157,10 +157,13 @@ async def test_a_silent_endpoint_opens_the_breaker_and_the_user_is_told(clean_en
         assert items and items[0].insert_text == "a + b"
 
 
+UTIL = "from main import add0\n\n\ndef sub(a, b):\n    return add0(a, -b)\n"
+
+
 async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_env, faulty):
     env = {**env_for(clean_env, faulty), "SAFECODER_ENGINE_KIND": "llamacpp-infill"}
     async with session(env, caps("neovim")) as client:
-        open_doc(client, "file:///w/util.py", "def sub(a, b):\n    return a - b\n")
+        open_doc(client, "file:///w/util.py", UTIL)
         open_doc(client, "file:///w/notes.md", "# not python\n", language="markdown")
         items = await complete(client, 0)
         assert items and items[0].insert_text == "a + b"
@@ -169,6 +172,5 @@ async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_e
     assert body["input_prefix"] == "def add0(a, b):\n"
     assert body["prompt"] == "    return"  # the typed line, without its trailing blank
     assert body["input_suffix"].startswith("\n")
-    assert body["input_extra"] == [
-        {"filename": "util.py", "text": "def sub(a, b):\n    return a - b\n"}
-    ]
+    # Repository context: the other open file that shares names with this one.
+    assert body["input_extra"] == [{"filename": "util.py", "text": UTIL}]

@@ -167,12 +167,16 @@ def test_prompt_building_per_keystroke_keeps_the_block_byte_identical():
     ]
 
 
-def test_other_open_documents_of_the_language_come_even_when_not_similar():
-    # As llama.vscode does (and the /infill engine did before): the start of each
-    # document opened recently enters the ring; another language's does not.
+def test_other_open_documents_come_when_similar_and_of_the_language():
+    # The start of each document opened recently enters the ring (another
+    # language's does not); it is chosen only when it shares identifiers.
+    util = "from main import add0\n\n\ndef sub(a, b):\n    return add0(a, -b)\n"
     docs = [
-        OpenDocument("file:///w/util.py", "python", "def sub(a, b):\n    return a - b\n"),
-        OpenDocument("file:///w/notes.md", "markdown", "# not python at all\n"),
+        OpenDocument("file:///w/util.py", "python", util),
+        OpenDocument("file:///w/notes.md", "markdown", "# add0 in notes\n"),
+        OpenDocument("file:///w/unrelated.py", "python", "def mul(a, b):\n    return a * b\n"),
     ]
-    got = provider(docs).snippets(cursor("def add0(a, b):\n", 1), QWEN, estimate_tokens, 512)
-    assert got.files == (("util.py", "def sub(a, b):\n    return a - b\n"),)
+    rc = provider(docs)
+    got = rc.snippets(cursor("def add0(a, b):\n", 1), QWEN, estimate_tokens, 512)
+    assert got.files == (("util.py", util),)
+    assert {c.path for c in rc.ring.chunks()} == {"util.py", "unrelated.py"}
