@@ -19,7 +19,7 @@ from safecoder_lsp.repo_context.chunks import Chunk, around, split
 from safecoder_lsp.repo_context.definitions import Definition, definitions
 from safecoder_lsp.repo_context.layout import layout
 from safecoder_lsp.repo_context.ring import ChunkRing
-from safecoder_lsp.repo_context.select import Query, Snippet, select
+from safecoder_lsp.repo_context.select import Query, Snippet, header_cost, select
 from safecoder_lsp.repo_context.settings import ContextSettings
 from safecoder_lsp.repo_context.tokens import all_identifiers, identifiers
 from safecoder_lsp.repo_context.workspace import WorkspaceFiles
@@ -102,6 +102,9 @@ class RepoContext:
         self._snapshots.pop(uri, None)
         self._parsed.pop(uri, None)
 
+    def _repo_name(self) -> str:
+        return self.workspace.name if self.workspace is not None else "workspace"
+
     def path_of(self, uri: str) -> str:
         if self.workspace is not None:
             return self.workspace.relative(uri)
@@ -124,8 +127,9 @@ class RepoContext:
         if snap is not None and snap.key == key and snap.chosen == chosen:
             snap.line, snap.taken = cursor.line, now
             return snap.snippets
-        repo = self.workspace.name if self.workspace is not None else "workspace"
-        block = layout(template, chosen, repo, self.path_of(cursor.uri), cursor.language)
+        block = layout(
+            template, chosen, self._repo_name(), self.path_of(cursor.uri), cursor.language
+        )
         files = tuple((s.path, s.text) for s in chosen)
         snap = _Snapshot(cursor.line, now, key, chosen, Snippets(block, files))
         self._snapshots[cursor.uri] = snap
@@ -151,6 +155,10 @@ class RepoContext:
         query = self._query(cursor)
         recent = frozenset(c.key for c in self.ring.chunks())
         candidates.extend(c for c in self.ring.chunks() if c.path != self.path_of(cursor.uri))
+        # The repository's header and the current file's come out of the budget too.
+        budget -= header_cost(self._repo_name(), count) + header_cost(
+            self.path_of(cursor.uri), count
+        )
         snippets, used = select(
             query, candidates, index, count, budget, self.settings.max_snippets, recent
         )

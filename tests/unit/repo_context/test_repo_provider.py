@@ -180,3 +180,14 @@ def test_other_open_documents_come_when_similar_and_of_the_language():
     got = rc.snippets(cursor("def add0(a, b):\n", 1), QWEN, estimate_tokens, 512)
     assert got.files == (("util.py", util),)
     assert {c.path for c in rc.ring.chunks()} == {"util.py", "unrelated.py"}
+
+
+def test_the_block_stays_within_the_budget_with_many_similar_files():
+    body = "".join(f"reading_{i} = calibrate(sensor, offset_{i})\n" for i in range(40))
+    docs = [OpenDocument(f"file:///w/s{i}.py", "python", body + f"# {i}\n") for i in range(20)]
+    rc = provider(docs, max_snippets=64)
+    text = CURRENT + "    value = calibrate(sensor, offset_3)\n"
+    for budget in (128, 512):
+        block = rc.snippets(cursor(text, 6), QWEN, estimate_tokens, budget).block
+        assert "calibrate(sensor" in block
+        assert budget * 0.5 < estimate_tokens(block) <= budget * 1.05
