@@ -35,7 +35,8 @@ def workspace(root: Path) -> str:
 
 
 async def suggestion(env: dict[str, str], root: Path, uri: str, context: bool) -> tuple[str, dict]:
-    options = {"context": {"enabled": context}}
+    # A time budget that a busy machine cannot cut short: this test is about content.
+    options = {"context": {"enabled": context}, "completion": {"time_budget_ms": 60000}}
     async with session(env, caps("vscode"), options, root_uri=root.as_uri()) as client:
         await engine_ready(client)
         for _ in range(100):  # the workspace is read in the background
