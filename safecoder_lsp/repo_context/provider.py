@@ -119,18 +119,19 @@ class RepoContext:
         now = self._clock()
         # Files read from the workspace since count as a reason to choose again.
         read = self.workspace.version if self.workspace is not None else 0
-        key = (template, budget, self.settings, cursor.language, read)
+        look = (template, cursor.language)  # what the layout depends on
+        key = (*look, budget, self.settings, read)
         snap = self._snapshots.get(cursor.uri)
         if snap is not None and snap.key == key and not self._due(snap, cursor.line, now):
             return snap.snippets
         chosen = tuple(self._choose(cursor, count, budget))
-        if snap is not None and snap.key == key and snap.chosen == chosen:
-            snap.line, snap.taken = cursor.line, now
+        files = tuple((s.path, s.text) for s in chosen)
+        if snap is not None and snap.key[:2] == look and snap.snippets.files == files:
+            snap.line, snap.taken, snap.key = cursor.line, now, key  # the same text
             return snap.snippets
         block = layout(
             template, chosen, self._repo_name(), self.path_of(cursor.uri), cursor.language
         )
-        files = tuple((s.path, s.text) for s in chosen)
         snap = _Snapshot(cursor.line, now, key, chosen, Snippets(block, files))
         self._snapshots[cursor.uri] = snap
         return snap.snippets
