@@ -24,19 +24,35 @@ class FimTemplate:
     order: Literal["psm", "spm"] = "psm"
     # Separator for repository-level context (other files), when the model has one.
     file_sep: str = ""
-    # Text placed before the first file name/contents block; "" when unsupported.
     extra_stop: tuple[str, ...] = field(default=())
+    # The model's repository format, where it has one (format strings): the header
+    # that names the repository (``{name}``) and the one that starts each file
+    # (``{path}``). Without ``file_header``, repository context goes into the prefix
+    # as comments (``context_comments``) or not at all.
+    repo_header: str = ""
+    file_header: str = ""
+    context_comments: bool = True
 
-    def build(self, prefix: str, suffix: str, middle_head: str = "") -> str:
+    @property
+    def repo_format(self) -> bool:
+        """Whether other files go before the FIM prompt in the model's own format."""
+        return bool(self.file_header)
+
+    def build(self, prefix: str, suffix: str, middle_head: str = "", context: str = "") -> str:
         """The prompt for filling the hole between ``prefix`` and ``suffix``.
 
         ``middle_head`` is text the model should continue (the part of the current
         line already typed); it goes after the middle marker so that everything
         before it stays byte-identical while the user types on one line.
+        ``context`` is repository context already laid out for this template: in
+        the repository format it comes first; as comments it starts the prefix.
         """
+        head = context if self.repo_format else ""
+        if not self.repo_format:
+            prefix = context + prefix
         if self.order == "spm":
-            return f"{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}{middle_head}"
-        return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}{middle_head}"
+            return f"{head}{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}{middle_head}"
+        return f"{head}{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}{middle_head}"
 
     @property
     def stop_words(self) -> tuple[str, ...]:
@@ -63,6 +79,8 @@ QWEN = FimTemplate(
         "<|fim_middle|>",
     ),
     file_sep="<|file_sep|>",
+    repo_header="<|repo_name|>{name}\n",
+    file_header="<|file_sep|>{path}\n",
 )
 
 STARCODER = FimTemplate(
@@ -72,6 +90,8 @@ STARCODER = FimTemplate(
     middle="<fim_middle>",
     stop=("<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
     file_sep="<file_sep>",
+    repo_header="<repo_name>{name}",
+    file_header="<file_sep>{path}\n",
 )
 
 CODELLAMA = FimTemplate(
@@ -111,7 +131,14 @@ CODEGEMMA = FimTemplate(
 # For servers that build the FIM prompt themselves (llama.cpp /infill, Ollama's model
 # templates): the prompt our pipeline builds then only keys the cache, and markers a
 # document cannot contain (NUL) keep prefix, suffix and middle apart in it.
-SERVER_SIDE = FimTemplate(name="server", prefix="\x00P", suffix="\x00S", middle="\x00M")
+# Other files go to such servers apart (FimParts.extra); in the key they are marked too.
+SERVER_SIDE = FimTemplate(
+    name="server",
+    prefix="\x00P",
+    suffix="\x00S",
+    middle="\x00M",
+    file_header="\x00F{path}\n",
+)
 
 
 @dataclass(frozen=True)

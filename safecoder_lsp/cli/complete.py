@@ -19,6 +19,7 @@ from safecoder_lsp.cli.output import (
 
 if TYPE_CHECKING:
     from safecoder_lsp.completion.service import CompletionResult
+    from safecoder_lsp.repo_context.provider import RepoContext
 
 LANGUAGES = {
     ".py": "python",
@@ -70,6 +71,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     complete.add_argument("--language", default="", help="language id (default: from extension)")
     complete.add_argument("--json", action="store_true", help="print a JSON object")
+    complete.add_argument(
+        "--workspace",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="workspace folder whose files give repository context (repeatable)",
+    )
+    complete.add_argument(
+        "--open",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a file as if open in the editor, for repository context (repeatable)",
+    )
+    complete.add_argument(
+        "--show-prompt", action="store_true", help="print the prompt sent to the engine too"
+    )
     return complete
 
 
@@ -98,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     service = build_service(cfg)
     try:
+        service.repo = repo_context(cfg, args.workspace, args.open)
+    except (OSError, UnicodeDecodeError) as exc:
+        print_error(f"cannot read a file given with --open: {exc}")
+        return 1
+    try:
         res = asyncio.run(service.complete(doc, offset, invoked=True))
     except CompletionError as exc:
         print_error(exc.message, exc.hint)
@@ -105,10 +128,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         service.worker.close()
     if args.json:
-        print_json(as_json(res), ensure_ascii=False)
+        print_json(as_json(res, args.show_prompt), ensure_ascii=False)
     else:
+        if args.show_prompt:
+            print_text(f"--- prompt ---\n{res.prompt}\n--- suggestion ---")
         print_text(res.text)
     return 0
+
+
+def repo_context(cfg: Any, workspaces: list[str], opened: list[str]) -> RepoContext:
+    """Repository context from the --workspace folders (read now) and --open files."""
+    from safecoder_lsp.repo_context.provider import OpenDocument, RepoContext
+    from safecoder_lsp.repo_context.workspace import WorkspaceFiles
+    from safecoder_lsp.runtime import context_settings
+
+    settings = context_settings(cfg)
+    workspace = None
+    if workspaces and settings.enabled and settings.max_files > 0:
+        workspace = WorkspaceFiles([Path(w) for w in workspaces], settings.max_files)
+        workspace.load()
+    docs = []
+    for file in opened:
+        uri, text = _read(file)
+        docs.append(OpenDocument(uri, language_of(file), text))
+    return RepoContext(settings, lambda: docs, workspace)
 
 
 def _read(file: str) -> tuple[str, str]:
@@ -120,10 +163,10 @@ def _read(file: str) -> tuple[str, str]:
     return path.resolve().as_uri(), text
 
 
-def as_json(res: CompletionResult) -> dict[str, Any]:
-    """``complete --json``'s object."""
+def as_json(res: CompletionResult, prompt: bool = False) -> dict[str, Any]:
+    """``complete --json``'s object (with the prompt when asked)."""
     st = res.stats
-    return {
+    out: dict[str, Any] = {
         "request_id": res.request_id,
         "text": res.text,
         "source": res.source,
@@ -138,3 +181,6 @@ def as_json(res: CompletionResult) -> dict[str, Any]:
             "stop_reason": st.stop_reason.value if st.stop_reason else None,
         },
     }
+    if prompt:
+        out["prompt"] = res.prompt
+    return out

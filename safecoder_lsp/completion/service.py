@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine import fim
@@ -29,6 +28,7 @@ from safecoder_lsp.completion.debounce import Debouncer
 from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
 from safecoder_lsp.completion.trigger import TriggerDecision, should_complete
 from safecoder_lsp.documents import Document
+from safecoder_lsp.repo_context.provider import EMPTY, Cursor, RepoContext, Snippets
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class CompletionSettings:
     cache_size: int = 256
     debounce_max_ms: int = 300
     include_code_in_logs: bool = False
+    context_tokens: int = 0  # for repository context (already cut to fit engine.n_ctx)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class _Plan:
     stops: tuple[str, ...]
     max_tokens: int
     key: str  # the result cache's
+    extra: tuple[tuple[str, str], ...] = ()  # repository context as (path, text)
 
 
 def _refuse_binary(doc: Document, offset: int) -> None:
@@ -160,9 +162,9 @@ class CompletionService:
             "debounced": 0,  # superseded while held back, before any engine call
         }
         self.attributor: Attributor | None = None
-        # Other files as (name, text) for engines that take them (llama.cpp /infill's
-        # input_extra); set by the server, which knows the open documents.
-        self.other_files: Callable[[Document], list[tuple[str, str]]] | None = None
+        # Repository context (other files' snippets); set by the server and the CLI,
+        # which know the open documents and the workspace.
+        self.repo: RepoContext | None = None
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -330,7 +332,8 @@ class CompletionService:
             anchor=self._anchors.get(doc.uri),
         )
         self._anchors[doc.uri] = ctx.start_line
-        prompt = template.build(ctx.before, ctx.suffix, ctx.line_head)
+        snippets = self._snippets(ctx, template, s)
+        prompt = template.build(ctx.before, ctx.suffix, ctx.line_head, snippets.block)
         stops = template.stop_words + tuple(s.stop) + (("\n",) if mode == "single" else ())
         max_tokens = s.single_line_max_tokens if mode == "single" else s.max_tokens
         return _Plan(
@@ -343,7 +346,18 @@ class CompletionService:
             stops=stops,
             max_tokens=max_tokens,
             key=cache_key(prompt, mode, max_tokens, stops, s.temperature),
+            extra=snippets.files,
         )
+
+    def _snippets(
+        self, ctx: CompletionContext, template: FimTemplate, s: CompletionSettings
+    ) -> Snippets:
+        """Repository context for the prompt: a snapshot that stays byte-identical
+        while the user types (safecoder_lsp/repo_context)."""
+        if self.repo is None or s.context_tokens <= 0:
+            return EMPTY
+        cursor = Cursor(ctx.path, ctx.language, ctx.cursor_line, ctx.prefix, ctx.suffix)
+        return self.repo.snippets(cursor, template, self._count(), s.context_tokens)
 
     async def _generate(
         self, doc: Document, plan: _Plan, s: CompletionSettings
@@ -352,7 +366,7 @@ class CompletionService:
         ctx, fctx = plan.ctx, plan.filters
         request = GenerationRequest(
             prompt=plan.prompt,
-            fim=FimParts(ctx.before, ctx.suffix, ctx.line_head, self._extra(doc)),
+            fim=FimParts(ctx.before, ctx.suffix, ctx.line_head, self._extra(plan)),
             max_tokens=plan.max_tokens,
             stop=plan.stops,
             temperature=s.temperature,
@@ -379,10 +393,9 @@ class CompletionService:
             return self._blocked(request_id, offset, plan.mode)
         return self._shown(doc, offset, text, request_id, source, plan.mode, plan.prompt, refs)
 
-    def _extra(self, doc: Document) -> tuple[tuple[str, str], ...]:
-        if self.other_files is None or not getattr(self.worker.engine, "wants_other_files", False):
-            return ()
-        return tuple(self.other_files(doc))
+    def _extra(self, plan: _Plan) -> tuple[tuple[str, str], ...]:
+        """Other files' snippets for engines that take them apart (/infill's input_extra)."""
+        return plan.extra if getattr(self.worker.engine, "wants_other_files", False) else ()
 
     def _attribute(self, prefix: str, text: str) -> tuple | None:
         """The references of ``text`` (empty without an index); None when blocked."""
@@ -459,6 +472,8 @@ class CompletionService:
         self.typed_ahead.forget(uri)
         self.debounce.forget(uri)
         self._anchors.pop(uri, None)
+        if self.repo is not None:
+            self.repo.forget(uri)
 
     def _log(self, result: CompletionResult, doc: Document) -> None:
         st = result.stats

@@ -217,6 +217,28 @@ class CompletionConfig:
 
 
 @dataclass(frozen=True)
+class ContextConfig:
+    enabled: bool = _opt(
+        True,
+        "repository context: code from other open, recently edited and workspace files "
+        "(similar chunks, definitions of names used near the cursor) goes into the prompt",
+    )
+    budget_tokens: int = _opt(
+        512,
+        "tokens for repository context; cut so that the whole prompt fits engine.n_ctx",
+        lo=0,
+        hi=16384,
+    )
+    max_files: int = _opt(
+        500,
+        "workspace files read from disk for context (0 = open and edited files only)",
+        lo=0,
+        hi=20000,
+    )
+    max_snippets: int = _opt(8, "most snippets and definitions in one prompt", lo=0, hi=64)
+
+
+@dataclass(frozen=True)
 class AttributionConfig:
     index: str = _opt("", "path of the attribution index (SQLite)", workspace=False)
     allowed_licenses: tuple[str, ...] = _opt(
@@ -269,6 +291,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     log: LogConfig = field(default_factory=LogConfig)

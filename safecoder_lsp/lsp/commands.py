@@ -63,6 +63,9 @@ def stats(ls: SafecoderServer) -> dict[str, Any]:
         **worker.counters(),
         "cache_entries": len(service.cache),
         "documents": len(ls.documents),
+        # Repository context: workspace files read so far, snippet choices made.
+        "context_files": len(ls.workspace_files.files()) if ls.workspace_files else 0,
+        "context_refreshes": service.repo.refreshes if service.repo is not None else 0,
     }
 
 

@@ -19,11 +19,13 @@ def register(server: SafecoderServer) -> None:
     @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SafecoderServer, params: t.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
+        line: int | None = None
         try:
             doc = ls.documents.get(uri)
             for change in params.content_changes:
                 if isinstance(change, t.TextDocumentContentChangePartial):
                     r = change.range
+                    line = r.start.line
                     doc.replace(
                         (r.start.line, r.start.character),
                         (r.end.line, r.end.character),
@@ -33,7 +35,7 @@ def register(server: SafecoderServer) -> None:
                 else:
                     doc.set_text(change.text)
             doc.version = params.text_document.version
-            ls.edited(uri)
+            ls.edited(uri, line)
         except DocumentError as exc:
             ls.documents.close(uri)
             ls.tell(f"lost track of {uri}: {exc}. Close and reopen the file to resume completions.")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as t
 
@@ -22,6 +24,7 @@ SHUTDOWN_TIMEOUT_S = 2  # each engine worker's, to stop
 def register(server: SafecoderServer) -> None:
     @server.feature(t.INITIALIZE)
     def initialize(ls: SafecoderServer, params: t.InitializeParams) -> None:
+        ls.set_roots(workspace_roots(params))
         ls.initialize_with(params.initialization_options)
 
     @server.feature(t.INITIALIZED)
@@ -35,6 +38,17 @@ def register(server: SafecoderServer) -> None:
     @server.feature(t.SHUTDOWN)
     def shutdown(ls: SafecoderServer, params: Any) -> None:
         ls.close_services(timeout=SHUTDOWN_TIMEOUT_S)
+
+
+def workspace_roots(params: t.InitializeParams) -> list[Path]:
+    """The local folders of the workspace: its workspaceFolders, else rootUri/rootPath."""
+    uris = [f.uri for f in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    roots = [Path(unquote(urlparse(u).path)) for u in uris if u.startswith("file://")]
+    if not roots and params.root_path:
+        roots = [Path(params.root_path)]
+    return roots
 
 
 async def report_model_load(ls: SafecoderServer) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as t
@@ -31,19 +32,19 @@ from safecoder_lsp.config import Config, ConfigProblem, LoadResult, load_config
 from safecoder_lsp.documents import Document, DocumentError, DocumentStore, Encoding
 from safecoder_lsp.lsp.plugins import PluginServices
 from safecoder_lsp.lsp.protocol import SafecoderProtocol
+from safecoder_lsp.repo_context.provider import OpenDocument, RepoContext
+from safecoder_lsp.repo_context.workspace import WorkspaceFiles
 from safecoder_lsp.runtime import (
     attributor,
     build_service,
     completion_settings,
+    context_settings,
     engine_config_changed,
     template_override,
 )
 
 log = logging.getLogger(__name__)
 
-# Repository context for engines that take it: this many other files, each cut here.
-OTHER_FILES = 3
-OTHER_FILE_CHARS = 2000
 RECENT_URIS = 32  # the most recently edited documents remembered
 
 _ENCODINGS: dict[str, Encoding] = {
@@ -78,7 +79,9 @@ class SafecoderServer(LanguageServer):
         # A Hugging Face plugin asked through llm-ls/getCompletions: it shows ghost text.
         self.llmls_client = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._recent: OrderedDict[str, None] = OrderedDict()  # URIs, last edited last
+        self._recent: OrderedDict[str, int | None] = OrderedDict()  # URI: line last edited
+        self._roots: list[Path] = []  # the workspace's folders (initialize)
+        self.workspace_files: WorkspaceFiles | None = None  # read for repository context
         # The endpoints Hugging Face plugins named (plugin_backend), with their services.
         self.plugins = PluginServices(self.config, self.pinned, self._plugin_service, self.tell)
 
@@ -105,6 +108,10 @@ class SafecoderServer(LanguageServer):
             self._loop.call_soon_threadsafe(self.tell, message, t.MessageType.Warning, False)
 
     # -- configuration -------------------------------------------------------------
+    def set_roots(self, roots: list[Path]) -> None:
+        """The workspace folders the client named at initialize (before initialize_with)."""
+        self._roots = [r for r in roots if r.is_dir()]
+
     def initialize_with(self, init_options: Any) -> None:
         """The initialize request: the configuration with the client's
         initializationOptions; the engine starts and the attribution index opens. The
@@ -158,8 +165,12 @@ class SafecoderServer(LanguageServer):
             self.start_service(new)
         else:
             self.service.set_template_override(template_override(new))
+            self._sync_workspace(new)
             for service in self.services():  # the plugin's keeps its FIM template
                 service.update_settings(completion_settings(new))
+                if service.repo is not None:
+                    service.repo.settings = context_settings(new)
+                    service.repo.workspace = self.workspace_files
         problem = self.attach_attribution()
         if problem:
             self.tell(problem, t.MessageType.Warning)
@@ -168,13 +179,29 @@ class SafecoderServer(LanguageServer):
     # -- completion services -------------------------------------------------------
     def start_service(self, config: Config) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sync_workspace(config)
         self.service = self._new_service(config)
         self.service.worker.start()
 
     def _new_service(self, config: Config, token: str | None = None) -> CompletionService:
         service = build_service(config, self.notify_from_engine, token=token)
-        service.other_files = self.other_files
+        service.repo = RepoContext(
+            context_settings(config), self.open_documents, self.workspace_files
+        )
         return service
+
+    def _sync_workspace(self, config: Config) -> None:
+        """Read the workspace files for repository context (in the background), when
+        the configuration asks for them; again when context.max_files changes."""
+        c = config.context
+        want = c.enabled and c.max_files > 0 and bool(self._roots)
+        current = self.workspace_files
+        if current is not None and (not want or current.max_files != c.max_files):
+            current.stop()
+            self.workspace_files = None
+        if want and self.workspace_files is None:
+            self.workspace_files = WorkspaceFiles(self._roots, c.max_files)
+            self.workspace_files.start()
 
     def _plugin_service(self, config: Config, token: str | None) -> CompletionService:
         """A started service for a plugin's endpoint; it shares the main service's
@@ -189,6 +216,8 @@ class SafecoderServer(LanguageServer):
         return out + self.plugins.services()
 
     def close_services(self, timeout: float) -> None:
+        if self.workspace_files is not None:
+            self.workspace_files.stop()
         for service in self.services():
             service.worker.close(timeout=timeout)
 
@@ -271,9 +300,10 @@ class SafecoderServer(LanguageServer):
         except DocumentError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
 
-    def edited(self, uri: str) -> None:
-        self._recent.pop(uri, None)
-        self._recent[uri] = None
+    def edited(self, uri: str, line: int | None = None) -> None:
+        """``uri`` was opened (``line`` None) or edited at ``line``."""
+        last = self._recent.pop(uri, None)
+        self._recent[uri] = line if line is not None else last
         while len(self._recent) > RECENT_URIS:
             self._recent.popitem(last=False)
 
@@ -284,17 +314,11 @@ class SafecoderServer(LanguageServer):
         for service in self.services():
             service.forget_document(uri)
 
-    def other_files(self, doc: Document) -> list[tuple[str, str]]:
-        """Other open files in ``doc``'s language, most recently edited first, for
-        engines that take repository context (llama.cpp /infill's input_extra)."""
-        out: list[tuple[str, str]] = []
+    def open_documents(self) -> list[OpenDocument]:
+        """The open documents, most recently edited first, for repository context."""
+        out: list[OpenDocument] = []
         for uri in reversed(self._recent):
-            if uri == doc.uri or uri not in self.documents:
-                continue
-            other = self.documents.get(uri)
-            if other.language_id == doc.language_id:
-                name = uri.rsplit("/", 1)[-1] or uri
-                out.append((name, other.text[:OTHER_FILE_CHARS]))
-                if len(out) == OTHER_FILES:
-                    break
+            if uri in self.documents:
+                doc = self.documents.get(uri)
+                out.append(OpenDocument(uri, doc.language_id, doc.text, self._recent[uri]))
         return out

@@ -16,6 +16,7 @@ from safecoder_lsp.runtime.pipeline import (
     attributor,
     build_service,
     completion_settings,
+    context_settings,
     engine_config_changed,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "attributor",
     "build_service",
     "completion_settings",
+    "context_settings",
     "engine_config_changed",
     "engine_factory",
     "local_engine",

@@ -9,6 +9,7 @@ from engine.worker import EngineWorker
 from safecoder_lsp.completion.attribution import Attributor
 from safecoder_lsp.completion.service import CompletionService, CompletionSettings
 from safecoder_lsp.config import Config, config_keys
+from safecoder_lsp.repo_context.settings import ContextSettings, clamp_budget
 from safecoder_lsp.runtime.engines import engine_factory, template_override
 
 # Keys whose change needs a new engine (a reload of the model or a new client).
@@ -36,6 +37,23 @@ def completion_settings(config: Config) -> CompletionSettings:
         cache_size=c.cache_size,
         debounce_max_ms=c.debounce_max_ms,
         include_code_in_logs=config.log.include_code,
+        context_tokens=context_budget(config),
+    )
+
+
+def context_settings(config: Config) -> ContextSettings:
+    c = config.context
+    return ContextSettings(c.enabled, c.budget_tokens, c.max_files, c.max_snippets)
+
+
+def context_budget(config: Config) -> int:
+    """context.budget_tokens cut so that the whole prompt fits engine.n_ctx (0: off)."""
+    c, x = config.completion, config.context
+    if not x.enabled:
+        return 0
+    generated = max(c.max_tokens, c.single_line_max_tokens)
+    return clamp_budget(
+        x.budget_tokens, config.engine.n_ctx, c.prefix_tokens, c.suffix_tokens, generated
     )
 
 

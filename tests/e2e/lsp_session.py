@@ -35,6 +35,7 @@ async def session(
     init_options: Any = None,
     configuration: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    root_uri: str | None = None,
 ):
     client = make_test_lsp_client()
     if configuration is not None:
@@ -42,7 +43,14 @@ async def session(
     await client.start_io(*SERVER, env={**env, **(extra_env or {})})
     try:
         client.init_result = await client.initialize_session(
-            t.InitializeParams(capabilities=capabilities, initialization_options=init_options)
+            t.InitializeParams(
+                capabilities=capabilities,
+                initialization_options=init_options,
+                root_uri=root_uri,
+                workspace_folders=[t.WorkspaceFolder(uri=root_uri, name="root")]
+                if root_uri
+                else None,
+            )
         )
         yield client
     finally:

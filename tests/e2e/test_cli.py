@@ -35,6 +35,31 @@ def test_complete_file_json(tmp_path, clean_env):
     assert out["source"] == "engine" and out["stats"]["generated_tokens"] > 0
 
 
+def test_complete_with_a_workspace_and_an_open_file(tmp_path, clean_env):
+    (tmp_path / "geo.py").write_text(
+        "def haversine_km(lat_a, lon_a, lat_b, lon_b, *, earth_radius_km=6371.0):\n"
+        '    """Great-circle distance."""\n    return 0.0\n'
+    )
+    opened = tmp_path / "elsewhere" / "units.py"
+    opened.parent.mkdir()
+    opened.write_text("def km_to_miles(km):\n    return km * 0.621371\n")
+    src = tmp_path / "trip.py"
+    prefix = "from geo import haversine_km\nfrom units import km_to_miles\n\nd = haversine_km("
+    src.write_text(prefix + "\n")
+    line, ch = end_of(prefix)
+    args = ["complete", str(src), "--line", str(line), "--character", str(ch), "--json"]
+    env = {**clean_env, "SAFECODER_COMPLETION_TIME_BUDGET_MS": "60000"}
+    proc = run([*args, "--show-prompt", "--workspace", str(tmp_path), "--open", str(opened)], env)
+    assert proc.returncode == 0, proc.stderr
+    prompt = json.loads(proc.stdout)["prompt"]
+    assert prompt.startswith(f"<|repo_name|>{tmp_path.name}\n<|file_sep|>")
+    assert "<|file_sep|>geo.py\ndef haversine_km(lat_a, lon_a, lat_b, lon_b, *, earth" in prompt
+    assert "<|file_sep|>elsewhere/units.py\ndef km_to_miles(km):" in prompt
+    assert "<|file_sep|>trip.py\n<|fim_prefix|>from geo import" in prompt
+    plain = run([*args, "--show-prompt"], env)
+    assert json.loads(plain.stdout)["prompt"].startswith("<|fim_prefix|>from geo import")
+
+
 def test_complete_from_stdin_plain_text(clean_env):
     line, ch = end_of(ADD_PREFIX)
     proc = run(

@@ -15,7 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from lsp_session import ADD_PREFIX, ADD_SUFFIX, caps, end_of, inline, open_doc, session, stats
+from lsp_session import (
+    ADD_PREFIX,
+    ADD_SUFFIX,
+    caps,
+    end_of,
+    inline,
+    insert_text,
+    open_doc,
+    session,
+    stats,
+)
 from lsp_session import wait_for_message as wait_message
 
 MODEL = "qwen2.5-coder-0.5b"  # the served name picks the FIM template
@@ -157,10 +167,13 @@ async def test_a_silent_endpoint_opens_the_breaker_and_the_user_is_told(clean_en
         assert items and items[0].insert_text == "a + b"
 
 
+UTIL = "from main import add0\n\n\ndef sub(a, b):\n    return add0(a, -b)\n"
+
+
 async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_env, faulty):
     env = {**env_for(clean_env, faulty), "SAFECODER_ENGINE_KIND": "llamacpp-infill"}
     async with session(env, caps("neovim")) as client:
-        open_doc(client, "file:///w/util.py", "def sub(a, b):\n    return a - b\n")
+        open_doc(client, "file:///w/util.py", UTIL)
         open_doc(client, "file:///w/notes.md", "# not python\n", language="markdown")
         items = await complete(client, 0)
         assert items and items[0].insert_text == "a + b"
@@ -169,6 +182,24 @@ async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_e
     assert body["input_prefix"] == "def add0(a, b):\n"
     assert body["prompt"] == "    return"  # the typed line, without its trailing blank
     assert body["input_suffix"].startswith("\n")
-    assert body["input_extra"] == [
-        {"filename": "util.py", "text": "def sub(a, b):\n    return a - b\n"}
-    ]
+    # Repository context: the other open file that shares names with this one.
+    assert body["input_extra"] == [{"filename": "util.py", "text": UTIL}]
+
+
+async def test_the_prompt_carries_the_code_around_the_last_edit_of_another_file(clean_env, faulty):
+    # Repository context through the server: an edit deep in another open file puts
+    # the lines around it (not the file's start) into the prompt, in Qwen's format.
+    other = "".join(f"checksum_{i} = crc_update(buffer_{i}, polynomial)\n" for i in range(200))
+    async with session(env_for(clean_env, faulty), caps("vscode")) as client:
+        open_doc(client, "file:///w/crc.py", other)
+        insert_text(client, "file:///w/crc.py", 2, 150, 0, "# edited here\n")
+        prefix = "def check(buffer_7):\n    return crc_update(buffer_7, "
+        open_doc(client, "file:///w/main.py", prefix + "\n")
+        line, ch = end_of(prefix)
+        assert await inline(client, "file:///w/main.py", line, ch, invoked=True)
+    prompt = Faulty.bodies[-1][1]["prompt"]
+    assert prompt.startswith("<|repo_name|>workspace\n<|file_sep|>crc.py\n")
+    block = prompt[: prompt.index("<|fim_prefix|>")]
+    assert "# edited here\n" in block and "checksum_150 = " in block
+    assert "checksum_0 = " not in block  # the start of the file is not what was edited
+    assert block.endswith("<|file_sep|>main.py\n")

@@ -50,6 +50,10 @@ EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
     "completion.stop": ("list[str]", ()),
     "completion.cache_size": ("int", 256),
     "completion.debounce_max_ms": ("int", 300),
+    "context.enabled": ("bool", True),
+    "context.budget_tokens": ("int", 512),
+    "context.max_files": ("int", 500),
+    "context.max_snippets": ("int", 8),
     "attribution.index": ("str", ""),
     "attribution.allowed_licenses": (
         "list[str]",
@@ -125,6 +129,9 @@ RANGES = {
     "completion.temperature": (0, 2),
     "completion.cache_size": (0, 100000),
     "completion.debounce_max_ms": (0, 2000),
+    "context.budget_tokens": (0, 16384),
+    "context.max_files": (0, 20000),
+    "context.max_snippets": (0, 64),
 }
 
 CHOICES = {

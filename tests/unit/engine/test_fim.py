@@ -123,3 +123,24 @@ def test_custom_and_extra_stops():
     assert fim.with_stop(t, ("###",)).stop_words == ("<eot>", "###")
     with pytest.raises(ValueError):
         fim.custom("a", "b", "c", order="xyz")
+
+
+def test_the_registry_says_which_templates_have_a_repository_format():
+    with_format = {name for name, r in fim.REGISTRY.items() if r.template.repo_format}
+    assert with_format == {"qwen2.5-coder", "starcoder"}
+    assert fim.QWEN.repo_header == "<|repo_name|>{name}\n"
+    assert fim.QWEN.file_header == "<|file_sep|>{path}\n"
+    assert fim.SERVER_SIDE.repo_format  # the snippets are part of its cache key
+    assert all(r.template.context_comments for r in fim.REGISTRY.values())
+
+
+def test_context_goes_first_in_the_repository_format_and_into_the_prefix_otherwise():
+    ctx = "<|repo_name|>r\n<|file_sep|>a.py\nx = 1\n<|file_sep|>b.py\n"
+    assert fim.QWEN.build("p\n", "s", "h", ctx) == (
+        ctx + "<|fim_prefix|>p\n<|fim_suffix|>s<|fim_middle|>h"
+    )
+    assert fim.QWEN.build("p\n", "s", "h") == "<|fim_prefix|>p\n<|fim_suffix|>s<|fim_middle|>h"
+    assert fim.DEEPSEEK.build("p\n", "s", "h", "# c\n") == (
+        "<｜fim▁begin｜># c\np\n<｜fim▁hole｜>s<｜fim▁end｜>h"
+    )
+    assert fim.CODESTRAL.build("p\n", "s", "h", "// c\n") == "[SUFFIX]s[PREFIX]// c\np\nh"
