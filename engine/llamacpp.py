@@ -152,6 +152,23 @@ class LlamaCppEngine:
             if tail:
                 yield tail
 
+    def prefill(
+        self, prompt: str, cancel: CancelToken, stats: GenerationStats | None = None
+    ) -> GenerationStats:
+        """Evaluate ``prompt`` into the KV cache and generate nothing (a warm-up: the
+        next request that starts with it evaluates only the rest). A cancel stops it
+        between chunks; what was evaluated stays cached. ``stats`` (returned) shows
+        the progress while it runs."""
+        stats = stats if stats is not None else GenerationStats()
+        self.last_stats = stats
+        tokens = self.tokenize(prompt)[: self._n_ctx - 1]
+        stats.prompt_tokens = len(tokens)
+        t0 = time.monotonic()
+        if not self._eval_prompt(tokens, stats, cancel):
+            stats.stop_reason = StopReason.CANCELLED
+        stats.prompt_eval_s = time.monotonic() - t0
+        return stats
+
     def _prompt(
         self, request: GenerationRequest, stats: GenerationStats
     ) -> tuple[list[int], bytes]:
@@ -186,7 +203,7 @@ class LlamaCppEngine:
             chunk = tokens[pos : pos + self._eval_chunk]
             llm.eval(chunk)
             pos += len(chunk)
-        stats.evaluated_tokens = len(tokens) - common
+            stats.evaluated_tokens = pos - common  # so far: a cancel keeps what is cached
         return True
 
     @staticmethod

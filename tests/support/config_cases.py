@@ -50,6 +50,8 @@ EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
     "completion.stop": ("list[str]", ()),
     "completion.cache_size": ("int", 256),
     "completion.debounce_max_ms": ("int", 300),
+    "completion.warm": ("bool", True),
+    "completion.cold_prefix_fraction": ("float", 0.4),
     "attribution.index": ("str", ""),
     "attribution.allowed_licenses": (
         "list[str]",
@@ -125,6 +127,7 @@ RANGES = {
     "completion.temperature": (0, 2),
     "completion.cache_size": (0, 100000),
     "completion.debounce_max_ms": (0, 2000),
+    "completion.cold_prefix_fraction": (0.05, 1.0),
 }
 
 CHOICES = {
