@@ -95,7 +95,9 @@ def choose_window_start(
     """The first line of the prefix window for a request on ``line``: of the anchor
     and the window the cache holds (those that still fit ``budget``), the one with
     the fewest tokens left to evaluate; the cold window (``cold_fraction`` of the
-    budget) when it would evaluate fewer still, or when neither fits."""
+    budget) when it would evaluate fewer still, or when neither fits and the cache
+    holds another file (in the same file the window refills as ``choose_start``
+    does)."""
     cold = choose_start(doc, line, count, max(1, int(budget * cold_fraction)), None)
     best: tuple[int, int] | None = None  # (tokens to evaluate, start)
     for start in dict.fromkeys(s for s in (anchor, kv.start_line if kv else None) if s is not None):
@@ -109,6 +111,9 @@ def choose_window_start(
             best = (cost, start)
     if best is not None and best[0] <= window_tokens(doc, cold, line, count):
         return best[1]
+    if best is None and kv is not None and kv.uri == doc.uri:
+        # The window outgrew the budget while the file is warm: the usual refill.
+        return choose_start(doc, line, count, budget, anchor if anchor is not None else line)
     return cold
 
 
