@@ -168,6 +168,7 @@ class CompletionService:
         self.other_files: Callable[[Document], list[tuple[str, str]]] | None = None
         self.warmer = Warmer(worker, self._count, self._ready, self._warm_prompt)
         self.warmer.enabled = settings.warm
+        self.last_engine: dict[str, float] = {}
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -356,6 +357,16 @@ class CompletionService:
     def _engine_ran(self, doc: Document, plan: _Plan, stats: GenerationStats) -> None:
         wp = WarmPrompt(plan.prompt, plan.ctx.start_line, plan.ctx.cursor_line)
         self.warmer.ran(doc, wp, stats)
+        # The last engine call, for safecoder.stats (where a request's time went).
+        self.last_engine = {
+            "prompt_tokens": stats.prompt_tokens,
+            "reused_tokens": stats.reused_tokens,
+            "evaluated_tokens": stats.evaluated_tokens,
+            "generated_tokens": stats.generated_tokens,
+            "queue_ms": round(stats.queue_s * 1000, 1),
+            "prompt_eval_ms": round(stats.prompt_eval_s * 1000, 1),
+            "generation_ms": round(stats.generation_s * 1000, 1),
+        }
 
     async def _held_back(self, uri: str, ticket: int) -> bool:
         """Wait the debounce delay; True when a newer request for ``uri`` came meanwhile."""
