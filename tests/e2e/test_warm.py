@@ -60,7 +60,7 @@ async def test_an_idle_open_file_is_warm_and_a_cold_one_does_not_wait_for_warm_u
     await inline(client, "file:///w/string.py", LINE, col, invoked=True)
     cold = (await stats(client))["last_engine"]
     assert warm["evaluated_tokens"] < cold["evaluated_tokens"], (warm, cold)
-    # At most one prompt chunk (128 tokens) of a warm-up ran before the request:
-    # less than the request's own prompt (more than 128 tokens) took.
+    # At most one warm-up chunk (64 tokens) ran before the request: less than the
+    # request's own prompt (more than 128 tokens) took.
     assert cold["evaluated_tokens"] > 128
     assert cold["queue_ms"] < cold["prompt_eval_ms"], cold

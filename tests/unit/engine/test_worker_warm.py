@@ -12,7 +12,8 @@ from engine.fim import QWEN
 from engine.llamacpp import LlamaCppEngine
 from engine.worker import EngineWorker
 
-CHUNK = 16
+CHUNK = 32  # the engine's prompt chunk; warm-ups evaluate half-size chunks
+WARM_CHUNK = CHUNK // 2
 SOURCE = Path(textwrap.__file__).read_text()
 LONG = QWEN.prefix + SOURCE[:1600]  # several hundred tokens: many chunks
 SHORT = QWEN.build("def add(a, b):\n", "\n", "    return ")
@@ -20,7 +21,7 @@ SHORT = QWEN.build("def add(a, b):\n", "\n", "    return ")
 
 @pytest.fixture(scope="module")
 def small_chunks(model_path):
-    """A real engine that evaluates prompts 16 tokens at a time."""
+    """A real engine that evaluates prompts 32 tokens at a time (warm-ups 16)."""
     eng = LlamaCppEngine(model_path, n_ctx=2048, eval_chunk=CHUNK)
     yield eng
     eng.close()
@@ -54,7 +55,7 @@ def test_warm_up_evaluates_the_prompt_and_the_next_request_reuses_it(worker, sma
 def test_a_request_stops_a_running_warm_up_within_one_chunk(worker, small_chunks):
     warm = worker.submit_warm("file:///a.py", LONG)
     assert warm is not None
-    while warm.progress.evaluated_tokens < 2 * CHUNK:  # it runs
+    while warm.progress.evaluated_tokens < 2 * WARM_CHUNK:  # it runs
         assert not warm.future.done()
         threading.Event().wait(0.01)
     at_submit = warm.progress.evaluated_tokens
@@ -62,7 +63,7 @@ def test_a_request_stops_a_running_warm_up_within_one_chunk(worker, small_chunks
     stats = warm.future.result(timeout=300).stats
     assert stats.stop_reason is StopReason.CANCELLED
     # It finished at most the chunk it was in, then gave way.
-    assert stats.evaluated_tokens <= at_submit + CHUNK
+    assert stats.evaluated_tokens <= at_submit + WARM_CHUNK
     assert stats.evaluated_tokens < len(small_chunks.tokenize(LONG))
     assert not job.future.result(timeout=300).cancelled
     assert worker.counters()["warm_preempted"] == 1
