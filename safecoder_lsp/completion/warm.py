@@ -33,6 +33,8 @@ from safecoder_lsp.documents import Document
 log = logging.getLogger(__name__)
 
 IDLE_S = 0.7  # a pause in typing this long starts a warm-up
+# A request sent with didOpen comes first: the file's start is warmed only when none did.
+OPEN_DELAY_S = 0.1
 MARKER_TOKENS = 2  # tokens before the prefix text in a prompt (BOS, the FIM prefix marker)
 
 
@@ -228,7 +230,11 @@ class Warmer:
             log.debug("no warm-up: %s", exc)
 
     async def _open(self, doc: Document, budget: int) -> None:
+        await asyncio.sleep(OPEN_DELAY_S)
         await self._ready()
+        kv = self.kv()
+        if self._worker.busy() or (kv is not None and kv.uri == doc.uri):
+            return  # a request came first: warming the file's start would evict its prompt
         offset = open_offset(doc, self._count(), budget)
         self._submit(doc, self._prompt_at(doc, offset, True), only_if_idle=False)
 
