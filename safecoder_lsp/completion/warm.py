@@ -11,7 +11,9 @@ request stops it between prompt chunks. Warm-ups are started:
   reuses the lines before its cursor);
 - after the user pauses (``IDLE_S`` after the last edit): the prompt a request at
   the end of the last edit would use; when a suggestion was shown there, as if its
-  first line were accepted. Only when the engine has nothing else to do.
+  first line were accepted; at the end of a line with no suggestion shown, as if
+  Enter were pressed (the request after a new line otherwise evaluates the whole
+  suffix window again). Only when the engine has nothing else to do.
 
 ``choose_window_start`` picks where a request's prefix window starts: the sticky
 anchor or the warmed window while the cache holds enough of them, else a shorter
@@ -141,6 +143,17 @@ def accepted(doc: Document, offset: int, suggestion: str) -> tuple[Document, int
     return Document(doc.uri, text, doc.version, doc.language_id), offset + len(first)
 
 
+def line_broken(doc: Document, offset: int) -> tuple[Document, int] | None:
+    """The document as if Enter were pressed at ``offset``, and the cursor on the new
+    line; None unless ``offset`` ends a line with code on it."""
+    line, _ = doc.position_at(offset, "utf-32")
+    start, end = doc.line_span(line)
+    if offset != end or not doc.text[start:end].strip():
+        return None
+    text = doc.text[:offset] + "\n" + doc.text[offset:]
+    return Document(doc.uri, text, doc.version, doc.language_id), offset + 1
+
+
 class Warmer:
     """Schedules warm-ups for one completion service and tracks what the engine's
     KV cache holds (``kv``). At most one warm-up is scheduled or running: the
@@ -244,8 +257,12 @@ class Warmer:
         if offset > len(doc.text):
             return
         shown = self._shown.get(doc.uri)
-        if shown is not None and shown[0] == offset and shown[0] <= len(doc.text):
+        if shown is not None and shown[0] == offset:
             doc, offset = accepted(doc, offset, shown[1])
+        else:
+            # At the end of a line, the next request likely follows Enter: its prompt
+            # differs from the last one's before the suffix, which it would evaluate.
+            doc, offset = line_broken(doc, offset) or (doc, offset)
         self._submit(doc, self._prompt_at(doc, offset, False), only_if_idle=True)
 
     def _submit(self, doc: Document, wp: WarmPrompt, *, only_if_idle: bool) -> None:

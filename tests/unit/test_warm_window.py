@@ -6,6 +6,7 @@ from safecoder_lsp.completion.warm import (
     accepted,
     choose_window_start,
     covered_line,
+    line_broken,
     open_offset,
     window_tokens,
 )
@@ -73,3 +74,12 @@ def test_accepted_inserts_the_first_line_of_the_suggestion():
     assert future.text == "def f():\n    return 1\n"
     assert future.text[:cursor].endswith("return 1")
     assert doc.text == "def f():\n    ret\n"  # the open document is untouched
+
+
+def test_line_broken_only_at_the_end_of_a_line_with_code():
+    doc = Document("file:///d.py", "x = 1\n    \ny = 2", 1, "python")
+    future, cursor = line_broken(doc, len("x = 1"))
+    assert future.text == "x = 1\n\n    \ny = 2"
+    assert cursor == len("x = 1\n")
+    assert line_broken(doc, len("x = ")) is None  # mid-line
+    assert line_broken(doc, len("x = 1\n    ")) is None  # a blank line
