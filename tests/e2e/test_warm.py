@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from lsp_session import caps, engine_ready, inline, open_doc, session, stats
+from lsp_session import caps, engine_ready, inline, insert_text, open_doc, session, stats
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
@@ -64,3 +64,24 @@ async def test_an_idle_open_file_is_warm_and_a_cold_one_does_not_wait_for_warm_u
     # request's own prompt (more than 128 tokens) took.
     assert cold["evaluated_tokens"] > 128
     assert cold["queue_ms"] < cold["prompt_eval_ms"], cold
+
+
+async def test_a_pause_at_the_end_of_a_line_warms_the_prompt_after_enter(client):
+    uri = "file:///w/enter.py"
+    lines = Path(textwrap.__file__).read_text().splitlines(keepends=True)[:120]
+    open_doc(client, uri, "".join(lines))
+    await asyncio.sleep(0.5)  # let the open warm-up start: the edit below replaces it
+    line = next(i for i, text in enumerate(lines) if text.startswith("    letter = "))
+    end = len(lines[line].rstrip("\n"))
+    before = (await stats(client))["warm_jobs"]
+    insert_text(client, uri, 2, line, end, "  # checked")  # then the user pauses
+    s = await wait_warm(client, before + 1)
+    assert s["warm_jobs"] == before + 1, s
+    indent = lines[line][: len(lines[line]) - len(lines[line].lstrip())]
+    insert_text(client, uri, 3, line, end + len("  # checked"), "\n" + indent)  # Enter
+    await inline(client, uri, line + 1, len(indent), invoked=True)
+    after_enter = (await stats(client))["last_engine"]
+    # Only the new line's indentation (and the re-evaluated last token) is new:
+    # without the warm-up a new line evaluates the suffix window (~190 tokens) again.
+    assert after_enter["evaluated_tokens"] <= 16, after_enter
+    assert after_enter["reused_tokens"] > 150, after_enter
