@@ -95,6 +95,10 @@ async def replay_inprocess(doc_text: str, offset: int, typed: str) -> list[dict]
                         else cfg.completion.max_tokens
                     ),
                     "ms": ms,
+                    "queue_ms": st.queue_s * 1000 if st else 0.0,
+                    "prompt_eval_ms": st.prompt_eval_s * 1000 if st else 0.0,
+                    "evaluated": st.evaluated_tokens if st else 0,
+                    "generation_ms": st.generation_s * 1000 if st else 0.0,
                 }
             )
     finally:
@@ -161,16 +165,51 @@ def replay_direct(records: list[dict], stops: list[str]) -> list[float | None]:
     return out
 
 
+BREAKDOWN = ("queue_ms", "prompt_eval_ms", "evaluated", "generation_ms", "generated", "other_ms")
+
+
+def breakdown(records: list[dict]) -> dict:
+    """Where the time of engine keystrokes goes: p50 / p95 of each part, and the mean
+    of each part over the slowest 5% (the p95 tail). ``other_ms``: what is left of
+    the keystroke's time (context, prompt, debounce wait, post-processing)."""
+    rows = [r for r in records if r["source"] == "engine"]
+    for r in rows:
+        engine_ms = r["queue_ms"] + r["prompt_eval_ms"] + r["generation_ms"]
+        r["other_ms"] = max(0.0, r["ms"] - engine_ms)
+    if not rows:
+        return {}
+    tail = sorted(rows, key=lambda r: r["ms"])[int(0.95 * (len(rows) - 1)) :]
+    out: dict = {"engine_keystrokes": len(rows), "tail_keystrokes": len(tail)}
+    for k in ("ms", *BREAKDOWN):
+        values = [float(r[k]) for r in rows]
+        out[f"{k}_p50"] = statistics.median(values)
+        out[f"{k}_p95"] = pct(values, 0.95)
+        out[f"{k}_tail_mean"] = statistics.fmean(float(r[k]) for r in tail)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chars", type=int, default=0, help="type only the first N characters")
     parser.add_argument("--out", default="bench/out/latency.json")
+    parser.add_argument(
+        "--breakdown-only",
+        action="store_true",
+        help="only the in-process replay, with where each engine keystroke's time went",
+    )
     args = parser.parse_args()
     from engine.fim import QWEN
 
     doc_text, offset, typed = typing_session(args.chars)
     print(f"typing {len(typed)} characters", file=sys.stderr)
     inproc = asyncio.run(replay_inprocess(doc_text, offset, typed))
+    parts = breakdown(inproc)
+    if args.breakdown_only:
+        for k, v in parts.items():
+            print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"breakdown": parts}, indent=1))
+        return 0
     lsp = asyncio.run(replay_lsp(doc_text, offset, typed))
     server_stats = lsp.pop()["stats"]
     direct = replay_direct(inproc, list(QWEN.stop_words))
@@ -206,6 +245,7 @@ def main() -> int:
         "typed_ahead_over_5ms": sum(ms > 5 for ms in typed_ahead),
         "lsp_matches_inprocess": same / len(lsp),
         "server_stats": server_stats,
+        "breakdown": parts,
     }
     for k, v in report.items():
         print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")

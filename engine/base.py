@@ -88,6 +88,7 @@ class GenerationStats:
     stop_reason: StopReason | None = None
     prompt_eval_s: float = 0.0
     generation_s: float = 0.0
+    queue_s: float = 0.0  # waited in the worker's queue before the engine took it
 
 
 class CancelToken:

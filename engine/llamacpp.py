@@ -152,6 +152,24 @@ class LlamaCppEngine:
             if tail:
                 yield tail
 
+    def prefill(
+        self, prompt: str, cancel: CancelToken, stats: GenerationStats | None = None
+    ) -> GenerationStats:
+        """Evaluate ``prompt`` into the KV cache and generate nothing (a warm-up: the
+        next request that starts with it evaluates only the rest). A cancel stops it
+        between chunks; what was evaluated stays cached. ``stats`` (returned) shows
+        the progress while it runs."""
+        stats = stats if stats is not None else GenerationStats()
+        self.last_stats = stats
+        tokens = self.tokenize(prompt)[: self._n_ctx - 1]
+        stats.prompt_tokens = len(tokens)
+        t0 = time.monotonic()
+        # Half-size chunks: a request that comes meanwhile waits at most half as long.
+        if not self._eval_prompt(tokens, stats, cancel, max(8, self._eval_chunk // 2)):
+            stats.stop_reason = StopReason.CANCELLED
+        stats.prompt_eval_s = time.monotonic() - t0
+        return stats
+
     def _prompt(
         self, request: GenerationRequest, stats: GenerationStats
     ) -> tuple[list[int], bytes]:
@@ -168,9 +186,13 @@ class LlamaCppEngine:
             )
         return tokens, heal
 
-    def _eval_prompt(self, tokens: list[int], stats: GenerationStats, cancel: CancelToken) -> bool:
-        """Reuse the cached prefix, evaluate the rest in cancellable chunks; False
-        when cancelled (what was evaluated stays cached)."""
+    def _eval_prompt(
+        self, tokens: list[int], stats: GenerationStats, cancel: CancelToken, chunk_size: int = 0
+    ) -> bool:
+        """Reuse the cached prefix, evaluate the rest in cancellable chunks
+        (``chunk_size`` tokens, default engine.eval_chunk); False when cancelled (what
+        was evaluated stays cached)."""
+        size = chunk_size or self._eval_chunk
         llm = self._llm
         common = 0
         ids = llm._input_ids
@@ -183,10 +205,10 @@ class LlamaCppEngine:
         while pos < len(tokens):
             if cancel.cancelled:
                 return False
-            chunk = tokens[pos : pos + self._eval_chunk]
+            chunk = tokens[pos : pos + size]
             llm.eval(chunk)
             pos += len(chunk)
-        stats.evaluated_tokens = len(tokens) - common
+            stats.evaluated_tokens = pos - common  # so far: a cancel keeps what is cached
         return True
 
     @staticmethod

@@ -27,6 +27,7 @@ from safecoder_lsp.completion.context import CompletionContext, TokenCounter, bu
 from safecoder_lsp.completion.debounce import Debouncer
 from safecoder_lsp.completion.postprocess import FilterContext, block_finished, postprocess
 from safecoder_lsp.completion.trigger import TriggerDecision, should_complete
+from safecoder_lsp.completion.warm import Warmer, WarmPrompt, choose_window_start
 from safecoder_lsp.documents import Document
 from safecoder_lsp.repo_context.provider import EMPTY, Cursor, RepoContext, Snippets
 
@@ -64,6 +65,8 @@ class CompletionSettings:
     stop: tuple[str, ...] = ()
     cache_size: int = 256
     debounce_max_ms: int = 300
+    warm: bool = True
+    cold_prefix_fraction: float = 0.4
     include_code_in_logs: bool = False
     context_tokens: int = 0  # for repository context (already cut to fit engine.n_ctx)
 
@@ -165,6 +168,9 @@ class CompletionService:
         # Repository context (other files' snippets); set by the server and the CLI,
         # which know the open documents and the workspace.
         self.repo: RepoContext | None = None
+        self.warmer = Warmer(worker, self._count, self._ready, self._warm_prompt)
+        self.warmer.enabled = settings.warm
+        self.last_engine: dict[str, float] = {}
 
     # -- engine readiness ----------------------------------------------------
     async def _ready(self) -> None:
@@ -225,6 +231,7 @@ class CompletionService:
         self.settings = settings
         self.cache.capacity = settings.cache_size
         self.debounce.max_ms = settings.debounce_max_ms
+        self.warmer.enabled = settings.warm
 
     # -- the pipeline --------------------------------------------------------
     async def complete(
@@ -235,6 +242,7 @@ class CompletionService:
         self.stats["requests"] += 1
         ticket = self.debounce.arrived(doc.uri, time.monotonic())
         result = await self._complete(doc, offset, request_id, invoked, ticket)
+        self.warmer.shown(doc, result.offset, result.text)
         result.latency_ms = (time.perf_counter() - started) * 1000
         self.stats[result.source] = self.stats.get(result.source, 0) + 1
         self._log(result, doc)
@@ -263,6 +271,7 @@ class CompletionService:
         template = await self._template()
 
         # 3. Context and prompt.
+        self._choose_window(doc, offset)
         plan = self._plan(doc, offset, mode, template, s)
 
         # 4. Cache.
@@ -278,6 +287,7 @@ class CompletionService:
             )
         engine_started = time.perf_counter()
         result = await self._generate(doc, plan, s)
+        self._engine_ran(doc, plan, result.stats)
         if not result.cancelled:
             self.debounce.answered((time.perf_counter() - engine_started) * 1000)
         if result.cancelled:
@@ -301,6 +311,64 @@ class CompletionService:
         out.stats = result.stats
         out.raw = result.text
         return out
+
+    # -- warm-ups (safecoder_lsp.completion.warm) -------------------------------------
+    def _prefills(self) -> bool:
+        """The engine can evaluate a prompt without generating (the embedded one)."""
+        return hasattr(self.worker.engine, "prefill")
+
+    def warm_opened(self, doc: Document) -> None:
+        """``doc`` was opened or became active: warm its start."""
+        self.warmer.opened(doc, self.settings.prefix_tokens)
+
+    def warm_edited(self, doc: Document, offset: int) -> None:
+        """``doc`` was edited, ending at ``offset``: warm after a pause."""
+        self.warmer.edited(doc, offset)
+
+    def _choose_window(self, doc: Document, offset: int) -> None:
+        """Where the prefix window starts: what the KV cache holds, else a short
+        window for a cold file (the anchor later requests keep)."""
+        if not self._prefills():
+            return
+        s = self.settings
+        line = doc.position_at(offset, "utf-32")[0]
+        self._anchors[doc.uri] = choose_window_start(
+            doc,
+            line,
+            self._count(),
+            s.prefix_tokens,
+            s.cold_prefix_fraction,
+            self._anchors.get(doc.uri),
+            self.warmer.kv(),
+        )
+
+    def _warm_prompt(self, doc: Document, offset: int, prefix_only: bool) -> WarmPrompt:
+        """The prompt a request at ``offset`` would use; ``prefix_only``: its prefix
+        part alone (prefix-suffix-middle templates), as the first line of a fresh
+        window."""
+        template = self.template
+        if not prefix_only:
+            self._choose_window(doc, offset)
+        plan = self._plan(doc, offset, "single", template, self.settings)
+        text = plan.prompt
+        tail = template.suffix + plan.ctx.suffix + template.middle + plan.ctx.line_head
+        if prefix_only and template.order == "psm" and text.endswith(tail):
+            text = text[: -len(tail)]
+        return WarmPrompt(text, plan.ctx.start_line, plan.ctx.cursor_line)
+
+    def _engine_ran(self, doc: Document, plan: _Plan, stats: GenerationStats) -> None:
+        wp = WarmPrompt(plan.prompt, plan.ctx.start_line, plan.ctx.cursor_line)
+        self.warmer.ran(doc, wp, stats)
+        # The last engine call, for safecoder.stats (where a request's time went).
+        self.last_engine = {
+            "prompt_tokens": stats.prompt_tokens,
+            "reused_tokens": stats.reused_tokens,
+            "evaluated_tokens": stats.evaluated_tokens,
+            "generated_tokens": stats.generated_tokens,
+            "queue_ms": round(stats.queue_s * 1000, 1),
+            "prompt_eval_ms": round(stats.prompt_eval_s * 1000, 1),
+            "generation_ms": round(stats.generation_s * 1000, 1),
+        }
 
     async def _held_back(self, uri: str, ticket: int) -> bool:
         """Wait the debounce delay; True when a newer request for ``uri`` came meanwhile."""
@@ -474,6 +542,7 @@ class CompletionService:
         self._anchors.pop(uri, None)
         if self.repo is not None:
             self.repo.forget(uri)
+        self.warmer.forget(uri)
 
     def _log(self, result: CompletionResult, doc: Document) -> None:
         st = result.stats

@@ -214,6 +214,18 @@ class CompletionConfig:
         lo=0,
         hi=2000,
     )
+    warm: bool = _opt(
+        True,
+        "evaluate likely prompts before they are asked for (on open, after a pause in "
+        "typing), at the lowest priority; embedded engine only",
+    )
+    cold_prefix_fraction: float = _opt(
+        0.4,
+        "part of prefix_tokens used by the first request in a file the engine's cache "
+        "does not hold (later requests grow the window from its start)",
+        lo=0.05,
+        hi=1.0,
+    )
 
 
 @dataclass(frozen=True)

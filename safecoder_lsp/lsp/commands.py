@@ -61,6 +61,8 @@ def stats(ls: SafecoderServer) -> dict[str, Any]:
         "plugin_endpoint": ls.plugins.latest_url(),
         **service.stats,
         **worker.counters(),
+        "warm_started": service.warmer.started,
+        "last_engine": dict(service.last_engine),
         "cache_entries": len(service.cache),
         "documents": len(ls.documents),
         # Repository context: workspace files read so far, snippet choices made.

@@ -36,6 +36,8 @@ def completion_settings(config: Config) -> CompletionSettings:
         stop=tuple(c.stop),
         cache_size=c.cache_size,
         debounce_max_ms=c.debounce_max_ms,
+        warm=c.warm,
+        cold_prefix_fraction=c.cold_prefix_fraction,
         include_code_in_logs=config.log.include_code,
         context_tokens=context_budget(config),
     )
