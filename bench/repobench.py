@@ -163,9 +163,11 @@ def _workspace(project: str, session: list[RepoTask], parent: Path) -> Path:
     return root
 
 
-async def _session(root: Path, session: list[RepoTask], files: dict[str, str]) -> list[dict]:
+async def _session(
+    root: Path, session: list[RepoTask], files: dict[str, str], options: dict | None
+) -> list[dict]:
     texts = {t.path: holed(t) for t in session}  # the session's files, holed
-    client = BenchClient(root=root)
+    client = BenchClient(init_options=options, root=root)
     await client.start()
     rows = []
     try:
@@ -186,7 +188,10 @@ async def _session(root: Path, session: list[RepoTask], files: dict[str, str]) -
     return rows
 
 
-def run_lsp(tasks: list[RepoTask], projects: dict[str, dict[str, str]]) -> list[dict]:
+def run_lsp(
+    tasks: list[RepoTask], projects: dict[str, dict[str, str]], options: dict | None = None
+) -> list[dict]:
+    """``options``: the server's initializationOptions (None: its defaults)."""
     rows: list[dict] = [{} for _ in tasks]
     groups = sessions(tasks)
     for n, idx in enumerate(groups, 1):
@@ -195,7 +200,7 @@ def run_lsp(tasks: list[RepoTask], projects: dict[str, dict[str, str]]) -> list[
         print(f"lsp session {n}/{len(groups)}: {project}, {len(idx)} tasks", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="repobench-") as tmp:
             root = _workspace(project, session, Path(tmp))
-            found = asyncio.run(_session(root, session, projects[project]))
+            found = asyncio.run(_session(root, session, projects[project], options))
         for i, row in zip(idx, found, strict=True):
             rows[i] = row
     return rows
@@ -237,6 +242,19 @@ def summary(results: list[dict], modes: list[str]) -> dict:
     return out
 
 
+def lsp_options(pairs: list[str]) -> dict | None:
+    """``KEY=VALUE`` pairs as dotted initializationOptions; a value that is not JSON
+    is a string."""
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options or None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=[*KINDS, "all"], default="all")
@@ -245,8 +263,17 @@ def main() -> int:
     parser.add_argument("--per-kind", type=int, default=50, help="tasks per kind per project")
     parser.add_argument("--skip-raw", action="store_true")
     parser.add_argument("--skip-lsp", action="store_true")
+    parser.add_argument(
+        "--lsp-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a server setting for the run (dotted key, JSON value), e.g. "
+        "completion.time_budget_ms=30000 on a busy machine",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/repobench.json"))
     args = parser.parse_args()
+    options = lsp_options(args.lsp_option)
     from engine.models import default_model_path
 
     kinds = KINDS if args.kind == "all" else (args.kind,)
@@ -271,7 +298,7 @@ def main() -> int:
             row.update(extra)
         modes += ["raw"] + (["raw+cut"] if "block" in kinds else [])
     if not args.skip_lsp:
-        for row, extra in zip(results, run_lsp(tasks, projects), strict=True):
+        for row, extra in zip(results, run_lsp(tasks, projects, options), strict=True):
             row.update(extra)
         modes.append("lsp")
     lines = table(results, modes)
@@ -282,6 +309,7 @@ def main() -> int:
         "limit": args.limit,
         "per_kind": args.per_kind,
         "model": str(default_model_path()),
+        "lsp_options": options,
         "projects": [p.pin for p in PROJECTS if p.name in projects],
         "seconds": time.time() - started,
         "summary": summary(results, modes),
