@@ -5,15 +5,18 @@ Tasks (bench/repo_tasks.py) come from eight pinned projects of the package index
 split is by project (``tune``: five projects, ``heldout``: three, never used for
 tuning). ``--limit N`` takes N tasks of each kind, spread evenly over the split.
 
-- raw: llama.cpp directly, the model's FIM prompt of prefix and suffix alone
-  (bench/humaneval_infill.py's ``raw_prompt``, psm), clipped at whole lines to the
-  server's default budgets (768 prefix tokens, 192 suffix tokens), greedy; line and
-  midline stop at the newline, block generates to the end of infill (256 tokens) and
-  is scored with ``obvious_cut`` (``raw+cut``) as well as whole.
+- raw: llama.cpp directly (llama_cpp.Llama.create_completion), the model's FIM prompt
+  of prefix and suffix alone (bench/humaneval_infill.py's ``raw_prompt``, psm), clipped
+  at whole lines to the server's default budgets (768 prefix tokens, 192 suffix
+  tokens), greedy; line and midline stop at the newline, block generates to the end
+  of infill (256 tokens) and is scored with ``obvious_cut`` (``raw+cut``) as well as
+  whole.
 - lsp: the real server over stdio, its workspace a scratch copy of the project. The
   task's file is written there with the hole (what the developer has not written yet
   is nowhere on disk), its other files are opened first, then the file itself; an
-  automatic inline-completion request at the cursor, default settings.
+  automatic inline-completion request at the cursor, default settings unless
+  ``--lsp-option`` / ``--threads`` say otherwise (on a busy machine the server's
+  3 s time budget cuts answers short: say so with the figures).
   No server sees the hidden text: one server runs per project and "session", a session
   holding at most one task per file, every task file of the session holed on disk
   from the start and opened holed where it is another task's other file.
@@ -21,7 +24,8 @@ tuning). ``--limit N`` takes N tasks of each kind, spread evenly over the split.
 Scores: exact match (trailing whitespace stripped) and edit similarity
 (bench/repo_score.py), per mode, split and kind; JSON with per-task results.
 Usage: python -m bench.repobench [--kind line|midline|block|all] [--split tune|heldout|all]
-    [--limit N] [--per-kind N] [--skip-raw] [--skip-lsp] [--out FILE]
+    [--limit N] [--per-kind N] [--skip-raw] [--skip-lsp] [--threads N]
+    [--lsp-option KEY=VALUE ...] [--out FILE]
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.humaneval_infill import Task, obvious_cut
+from bench.humaneval_infill import Task, obvious_cut, raw_prompt
 from bench.lspclient import BenchClient
 from bench.repo_projects import PROJECTS, fetch, read_files, split_of
 from bench.repo_score import edit_similarity, exact_match, summarize
 from bench.repo_tasks import KINDS, RepoTask, build_tasks
+from engine.fim import QWEN
 
 PREFIX_TOKENS = 768  # the server's completion.prefix_tokens default
 SUFFIX_TOKENS = 192  # completion.suffix_tokens
@@ -106,17 +111,43 @@ def raw_tasks(tasks: list[RepoTask], model_path: str) -> list[Task]:
     return out
 
 
-def run_raw(tasks: list[RepoTask], model_path: str) -> list[dict]:
-    """bench/humaneval_infill.py's raw run (its ``raw_prompt``, psm) on the clipped tasks."""
-    from bench.humaneval_infill import run_raw as generate
+def generate(
+    tasks: list[Task], model_path: str, one_line: bool, threads: int = 0
+) -> list[tuple[str, float]]:
+    """Greedy answers of llama.cpp to ``raw_prompt`` (psm); ``one_line``: stop at the
+    first newline (at most 128 tokens), else at the end of infill (256 tokens)."""
+    import llama_cpp
 
+    from engine.llama_model import default_threads
+
+    threads = threads or default_threads()
+    llm = llama_cpp.Llama(
+        model_path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
+    stop = ["\n", *QWEN.stop_words] if one_line else list(QWEN.stop_words)
+    out = []
+    for task in tasks:
+        t0 = time.perf_counter()
+        res = llm.create_completion(
+            raw_prompt(task),
+            max_tokens=128 if one_line else 256,
+            temperature=0.0,
+            top_k=1,
+            stop=stop,
+        )
+        out.append((res["choices"][0]["text"], (time.perf_counter() - t0) * 1000))
+    llm.close()
+    return out
+
+
+def run_raw(tasks: list[RepoTask], model_path: str, threads: int = 0) -> list[dict]:
     clipped = raw_tasks(tasks, model_path)
     rows: list[dict] = [{} for _ in tasks]
     for one_line in (True, False):
         idx = [i for i, t in enumerate(tasks) if (t.kind in ONE_LINE_KINDS) == one_line]
         if not idx:
             continue
-        answers = generate([clipped[i] for i in idx], model_path, one_line=one_line)
+        answers = generate([clipped[i] for i in idx], model_path, one_line, threads)
         for i, (text, ms) in zip(idx, answers, strict=True):
             expected = tasks[i].middle
             rows[i].update(_scored("raw", text, ms, expected))
@@ -271,9 +302,17 @@ def main() -> int:
         help="a server setting for the run (dotted key, JSON value), e.g. "
         "completion.time_budget_ms=30000 on a busy machine",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads of the raw model and the server (engine.n_threads; 0: auto)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/repobench.json"))
     args = parser.parse_args()
     options = lsp_options(args.lsp_option)
+    if args.threads:
+        options = {"engine.n_threads": args.threads, **(options or {})}
     from engine.models import default_model_path
 
     kinds = KINDS if args.kind == "all" else (args.kind,)
@@ -294,7 +333,8 @@ def main() -> int:
     ]
     modes = []
     if not args.skip_raw:
-        for row, extra in zip(results, run_raw(tasks, str(default_model_path())), strict=True):
+        raw = run_raw(tasks, str(default_model_path()), args.threads)
+        for row, extra in zip(results, raw, strict=True):
             row.update(extra)
         modes += ["raw"] + (["raw+cut"] if "block" in kinds else [])
     if not args.skip_lsp:
