@@ -243,5 +243,5 @@ def test_summarize():
     ]
     s = summarize(rows, "lsp")
     assert s["tasks"] == 2 and s["exact_match"] == 0.5 and s["edit_similarity"] == 0.75
-    assert s["p50_ms"] == 20.0
+    assert s["p50_ms"] == 20.0 and s["p95_ms"] == 30.0
     assert summarize(rows, "raw+cut") == {"tasks": 0}
