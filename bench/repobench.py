@@ -273,6 +273,24 @@ def summary(results: list[dict], modes: list[str]) -> dict:
     return out
 
 
+def summary_rows(report: dict) -> list[str]:
+    """A markdown table of a report's summary, for bench/run_all.py."""
+    lines = [
+        f"Repository-level completion ({', '.join(report['projects'])}; "
+        f"{report['limit'] or 'all'} tasks per kind):",
+        "",
+        "| mode | split | kind | tasks | exact match | edit similarity | p50 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, s in report["summary"].items():
+        mode, split, kind = key.split("/")
+        lines.append(
+            f"| {mode} | {split} | {kind} | {s['tasks']} | {s['exact_match']:.3f} | "
+            f"{s['edit_similarity']:.3f} | {s['p50_ms']:.0f} |"
+        )
+    return lines
+
+
 def lsp_options(pairs: list[str]) -> dict | None:
     """``KEY=VALUE`` pairs as dotted initializationOptions; a value that is not JSON
     is a string."""

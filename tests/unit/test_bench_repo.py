@@ -23,7 +23,7 @@ from bench.repo_projects import (
 )
 from bench.repo_score import edit_similarity, exact_match, levenshtein, summarize
 from bench.repo_tasks import build_tasks, other_files
-from bench.repobench import _clip, holed, sessions, spread
+from bench.repobench import _clip, holed, sessions, spread, summary_rows
 
 CORE = '''"""Core module docstring.
 
@@ -245,3 +245,21 @@ def test_summarize():
     assert s["tasks"] == 2 and s["exact_match"] == 0.5 and s["edit_similarity"] == 0.75
     assert s["p50_ms"] == 20.0 and s["p95_ms"] == 30.0
     assert summarize(rows, "raw+cut") == {"tasks": 0}
+
+
+def test_summary_rows_make_a_markdown_table():
+    report = {
+        "projects": ["copier==9.19.1"],
+        "limit": 5,
+        "summary": {
+            "lsp/tune/line": {
+                "tasks": 5,
+                "exact_match": 0.4,
+                "edit_similarity": 0.8125,
+                "p50_ms": 120.4,
+            }
+        },
+    }
+    rows = summary_rows(report)
+    assert rows[0].startswith("Repository-level completion (copier==9.19.1; 5 tasks")
+    assert rows[-1] == "| lsp | tune | line | 5 | 0.400 | 0.812 | 120 |"
