@@ -304,7 +304,7 @@ def lsp_options(pairs: list[str]) -> dict | None:
     return options or None
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=[*KINDS, "all"], default="all")
     parser.add_argument("--split", choices=["tune", "heldout", "all"], default="tune")
@@ -327,7 +327,11 @@ def main() -> int:
         help="CPU threads of the raw model and the server (engine.n_threads; 0: auto)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/out/repobench.json"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
     options = lsp_options(args.lsp_option)
     if args.threads:
         options = {"engine.n_threads": args.threads, **(options or {})}
