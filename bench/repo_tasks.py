@@ -5,7 +5,8 @@ deterministic list of tasks. Three kinds:
 
 - ``line``: a whole line is hidden; the cursor stands at its indentation (typed).
 - ``midline``: a line is cut where a Python token starts (not before its second
-  token); the start of the line is typed, the rest of the line is hidden.
+  token, nor where only punctuation such as ``,`` or ``):`` would be left); the start
+  of the line is typed, the rest of the line is hidden.
 - ``block``: the body (one to three statements) of a block whose header line ends
   with ``:``; the cursor stands on an empty line with the body's indentation typed.
 
@@ -29,6 +30,7 @@ from bench.repo_projects import split_of
 
 KINDS = ("line", "midline", "block")
 MIN_CODE = 8  # characters of code a hidden line must have
+MIN_HIDDEN = 3  # characters (no spaces) the hidden rest of a cut line must have
 MAX_BLOCK_LINES = 12
 MAX_STATEMENTS = 3
 OTHER_FILES = 3
@@ -175,11 +177,18 @@ def line_candidates(src: _Source) -> list[int]:
     return [r for r in range(1, len(src.lines) + 1) if _hideable(src, r)]
 
 
+def worth_hiding(rest: str) -> bool:
+    """The rest of a cut line is more than punctuation: at least ``MIN_HIDDEN``
+    characters besides spaces, a letter, digit or quote among them."""
+    code = "".join(rest.split())
+    return len(code) >= MIN_HIDDEN and any(c.isalnum() or c in "\"'_" for c in code)
+
+
 def token_cuts(src: _Source, row: int) -> list[int]:
     """Columns of row ``row`` where a code token starts, after the row's first token,
-    with code after them."""
+    with more than punctuation after them."""
     line = src.lines[row - 1]
-    return [c for c in src.token_cols.get(row, [])[1:] if line[c:].strip()]
+    return [c for c in src.token_cols.get(row, [])[1:] if worth_hiding(line[c:])]
 
 
 def _block_body(src: _Source, k: int) -> tuple[int, int] | None:

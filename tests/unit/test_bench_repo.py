@@ -114,6 +114,18 @@ def test_midline_tasks_cut_at_a_token_start_after_the_first_token():
         indent = len(original) - len(original.lstrip())
         starts = [t.start[1] + indent for t in tokens if t.string.strip()]
         assert len(head) in starts[1:]
+        assert len(task.middle.replace(" ", "")) >= 3
+
+
+def test_midline_cuts_leave_more_than_punctuation():
+    text = "values = compute(first, second)\nfoo(a)\n"
+    tasks = build_tasks("demo", {"m.py": text}, ("midline",), 10, seed=0)
+    cuts = set()
+    for seed in range(30):
+        cuts |= {t.column for t in build_tasks("demo", {"m.py": text}, ("midline",), 10, seed)}
+    assert [t.line for t in tasks] == [0]  # "foo(a)" is too short to hide
+    # after "values", "=", "compute", "(", "first", ",", "second": never before ")"
+    assert cuts == {7, 9, 16, 17, 22, 24}
 
 
 def test_midline_cuts_are_seeded():
