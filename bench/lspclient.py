@@ -16,10 +16,15 @@ SERVER = [sys.executable, "-m", "safecoder_lsp", "serve", "--stdio"]
 
 
 class BenchClient:
-    def __init__(self, init_options: Any = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, init_options: Any = None, env: dict[str, str] | None = None, root: Path | None = None
+    ) -> None:
+        """``root``: the workspace folder given to the server (rootUri and
+        workspaceFolders), if any."""
         self.client = LanguageClient("safecoder-bench", "0.1")
         self.init_options = init_options
         self.env = env
+        self.root = root
         self.messages: list[str] = []
         self._versions: dict[str, int] = {}
 
@@ -33,6 +38,7 @@ class BenchClient:
         # pygls pipes the server's stderr: read it, or the server blocks once the pipe
         # is full. The log goes to bench/out/server.log.
         self._stderr_task = asyncio.ensure_future(self._drain(self.client._server.stderr))
+        root = self.root.resolve() if self.root else None
         await self.client.initialize_async(
             t.InitializeParams(
                 capabilities=t.ClientCapabilities(
@@ -42,7 +48,14 @@ class BenchClient:
                     text_document=t.TextDocumentClientCapabilities(
                         inline_completion=t.InlineCompletionClientCapabilities()
                     ),
+                    workspace=t.WorkspaceClientCapabilities(workspace_folders=True)
+                    if root
+                    else None,
                 ),
+                root_uri=root.as_uri() if root else None,
+                workspace_folders=[t.WorkspaceFolder(uri=root.as_uri(), name=root.name)]
+                if root
+                else None,
                 initialization_options=self.init_options,
             )
         )

@@ -6,7 +6,8 @@ commit and the date, as RESULTS.md requires; it is printed and written to
 bench/out/summary.md (bench/out/ is not committed: bench/RESULTS.md is the curated
 record, where a run's summary is pasted by hand).
 Usage: python -m bench.run_all [--quick] [--chars N]
-(--quick: 100 HumanEval tasks, 120 keystrokes, a 1 MB attribution corpus; --chars:
+(--quick: 100 HumanEval tasks, 120 keystrokes, a 1 MB attribution corpus, 12
+repository-level tasks of each kind instead of 100; --chars:
 keystrokes of the typing replay). The attribution corpus (586 MB of wheels) is fetched
 once into ~/.cache/safecoder-lsp/bench-corpus.
 """
@@ -104,6 +105,11 @@ def summary(quick: bool) -> str:
         from bench.endpoint import summary_rows as endpoint_rows
 
         lines += ["", *endpoint_rows(json.loads(endpoint.read_text()))]
+    repobench = OUT / "repobench.json"
+    if repobench.exists():
+        from bench.repobench import summary_rows as repobench_rows
+
+        lines += ["", *repobench_rows(json.loads(repobench.read_text()))]
     if quick:
         lines.append("- (quick run: a subset)")
     return "\n".join(lines) + "\n"
@@ -120,6 +126,7 @@ def main() -> int:
     run("bench.humaneval_infill", *(["--limit", "100"] if args.quick else []))
     run("bench.attribution", *(["--quick"] if args.quick else []))
     run("bench.endpoint", *(["--requests", "6", "--levels", "1,4"] if args.quick else []))
+    run("bench.repobench", "--split", "all", "--limit", "12" if args.quick else "100")
     text = summary(args.quick)
     (OUT / "summary.md").write_text(text)
     print(text)
