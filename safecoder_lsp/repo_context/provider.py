@@ -3,7 +3,11 @@
 A snapshot (the snippets chosen and their layout) is reused while the cursor stays
 on its line, and while it moves less than ``REGION_LINES`` lines within
 ``REFRESH_S`` seconds: consecutive keystrokes then get a byte-identical block, which
-comes first in the prompt, so the engine's KV cache keeps it. A refresh that picks
+comes first in the prompt, so the engine's KV cache keeps it. On a nearby line the
+snippets are chosen again only in a pause in the typing (no request for ``PAUSE_S``):
+a new block costs re-evaluating it (seconds for 600 tokens on a laptop CPU), which
+the user should not wait for between keystrokes; the warm-up after a pause (see
+completion/warm.py) evaluates it before the next request. A refresh that picks
 the same snippets keeps the same text too. New workspace files (the background read
 went on) are a reason to choose again at the next request.
 """
@@ -26,6 +30,7 @@ from safecoder_lsp.repo_context.workspace import WorkspaceFiles
 
 REFRESH_S = 3.0  # a snapshot is kept at least this long while the cursor is near
 REGION_LINES = 16  # a move farther than this refreshes at once
+PAUSE_S = 0.5  # a nearby line refreshes only after this long without a request
 QUERY_LINES = 20  # lines before the cursor that the similarity looks at
 AFTER_LINES = 3  # lines after the cursor whose names are looked up too
 RECENT_EDITS = 3  # other documents whose last edit enters the ring on a refresh
@@ -64,6 +69,7 @@ class _Snapshot:
     key: tuple  # what the layout depends on besides the snippets
     chosen: tuple[Snippet, ...]
     snippets: Snippets = field(default=EMPTY)
+    asked: float = 0.0  # when the last request came
 
 
 def _tail_lines(text: str, n: int) -> str:
@@ -123,23 +129,27 @@ class RepoContext:
         key = (*look, budget, self.settings, read)
         snap = self._snapshots.get(cursor.uri)
         if snap is not None and snap.key == key and not self._due(snap, cursor.line, now):
+            snap.asked = now
             return snap.snippets
         chosen = tuple(self._choose(cursor, count, budget))
         files = tuple((s.path, s.text) for s in chosen)
         if snap is not None and snap.key[:2] == look and snap.snippets.files == files:
             snap.line, snap.taken, snap.key = cursor.line, now, key  # the same text
+            snap.asked = now
             return snap.snippets
         block = layout(
             template, chosen, self._repo_name(), self.path_of(cursor.uri), cursor.language
         )
-        snap = _Snapshot(cursor.line, now, key, chosen, Snippets(block, files))
+        snap = _Snapshot(cursor.line, now, key, chosen, Snippets(block, files), asked=now)
         self._snapshots[cursor.uri] = snap
         return snap.snippets
 
     def _due(self, snap: _Snapshot, line: int, now: float) -> bool:
         if line == snap.line:
             return False
-        return abs(line - snap.line) > REGION_LINES or now - snap.taken >= REFRESH_S
+        if abs(line - snap.line) > REGION_LINES:
+            return True
+        return now - snap.taken >= REFRESH_S and now - snap.asked >= PAUSE_S
 
     # -- choosing ------------------------------------------------------------------
     def _choose(self, cursor: Cursor, count: Callable[[str], int], budget: int) -> list[Snippet]:

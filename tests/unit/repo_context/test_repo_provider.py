@@ -10,6 +10,7 @@ from engine.fim import CODELLAMA, QWEN
 from safecoder_lsp.completion.context import build_context, estimate_tokens
 from safecoder_lsp.documents import Document
 from safecoder_lsp.repo_context.provider import (
+    PAUSE_S,
     REFRESH_S,
     REGION_LINES,
     Cursor,
@@ -75,6 +76,25 @@ def test_a_nearby_line_refreshes_only_after_a_pause_a_far_one_at_once():
     assert rc.refreshes == 2
     rc.snippets(cursor(CURRENT, 6 + REGION_LINES + 1), QWEN, estimate_tokens, 512)
     assert rc.refreshes == 3
+
+
+def test_while_the_user_types_on_across_lines_the_block_waits_for_a_pause():
+    clock = Clock()
+    docs = [OpenDocument("file:///w/helpers.py", "python", HELPERS)]
+    rc = provider(docs, clock)
+    first = rc.snippets(cursor(CURRENT, 4), QWEN, estimate_tokens, 512)
+    other = "def quantize_more(x, *, mode='floor'): ...\n"
+    docs.insert(0, OpenDocument("file:///w/more.py", "python", other))
+    text = CURRENT + "    y = quantize_more(\n"
+    # keystrokes every 0.2 s over several lines, for longer than REFRESH_S
+    for step in range(int(2 * REFRESH_S / 0.2)):
+        clock.now += 0.2
+        got = rc.snippets(cursor(text, 5 + step % 3), QWEN, estimate_tokens, 512)
+        assert got is first
+    assert rc.refreshes == 1
+    clock.now += PAUSE_S
+    changed = rc.snippets(cursor(text, 6), QWEN, estimate_tokens, 512)
+    assert rc.refreshes == 2 and "mode='floor'" in changed.block
 
 
 def test_a_refresh_that_finds_the_same_snippets_keeps_the_text_and_a_new_one_changes_it():
