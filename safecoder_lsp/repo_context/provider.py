@@ -26,7 +26,7 @@ from safecoder_lsp.repo_context.ring import ChunkRing
 from safecoder_lsp.repo_context.select import Query, Snippet, header_cost, select
 from safecoder_lsp.repo_context.settings import ContextSettings
 from safecoder_lsp.repo_context.tokens import all_identifiers, identifiers
-from safecoder_lsp.repo_context.workspace import WorkspaceFiles
+from safecoder_lsp.repo_context.workspace import MAX_FILE_BYTES, WorkspaceFiles
 
 REFRESH_S = 3.0  # a snapshot is kept at least this long while the cursor is near
 REGION_LINES = 16  # a move farther than this refreshes at once
@@ -190,7 +190,10 @@ class RepoContext:
         got = self._parsed.get(uri)
         if got is None or got[0] != h:
             path = self.path_of(uri)
-            got = (h, split(path, text), definitions(path, text))
+            if len(text) > MAX_FILE_BYTES:  # as in the workspace: too big to parse in time
+                got = (h, [], [])
+            else:
+                got = (h, split(path, text), definitions(path, text))
             self._parsed[uri] = got
         return got
 
@@ -198,6 +201,8 @@ class RepoContext:
         """Chunks around the last edits of the documents most recently edited (their
         start when only opened) enter the ring."""
         for d in docs[:RECENT_EDITS]:
+            if len(d.text) > MAX_FILE_BYTES:
+                continue
             line = d.edited_line if d.edited_line is not None else 0
             chunk = around(self.path_of(d.uri), d.text, line)
             if chunk is not None and chunk not in self.ring:

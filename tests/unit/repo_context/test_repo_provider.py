@@ -18,7 +18,7 @@ from safecoder_lsp.repo_context.provider import (
     RepoContext,
 )
 from safecoder_lsp.repo_context.settings import ContextSettings
-from safecoder_lsp.repo_context.workspace import WorkspaceFiles
+from safecoder_lsp.repo_context.workspace import MAX_FILE_BYTES, WorkspaceFiles
 
 HELPERS = (
     "def quantize_sample(sample, *, levels=16, dither=False):\n"
@@ -127,6 +127,20 @@ def test_off_or_no_snippets_allowed_gives_nothing():
     docs = [OpenDocument("file:///w/helpers.py", "python", HELPERS)]
     assert provider(docs, enabled=False).snippets(cursor(CURRENT, 4), QWEN, len, 512).block == ""
     assert provider(docs, max_snippets=0).snippets(cursor(CURRENT, 4), QWEN, len, 512).block == ""
+
+
+def test_an_open_document_too_big_to_parse_in_time_gives_no_context():
+    # a 10 MB file would take seconds of ast parsing on the keystroke path
+    filler = "".join(f"value_{i} = {i}\n" for i in range(20000))
+    assert len(HELPERS + filler) > MAX_FILE_BYTES
+    text = CURRENT + "    quantize_sample("
+    big = [OpenDocument("file:///w/helpers.py", "python", HELPERS + filler, edited_line=1)]
+    assert provider(big).snippets(cursor(text, 5), QWEN, estimate_tokens, 512).block == ""
+    small = [OpenDocument("file:///w/helpers.py", "python", HELPERS + filler[:2000])]
+    assert (
+        "quantize_sample"
+        in provider(small).snippets(cursor(text, 5), QWEN, estimate_tokens, 512).block
+    )
 
 
 def test_the_current_document_is_not_its_own_context():
