@@ -70,9 +70,10 @@ async def test_malformed_request_gets_an_error_instead_of_silence(client):
 
 async def test_ten_megabyte_document(client):
     uri = "file:///w/huge.py"
-    block = "".join(
-        f"def function_{i}(value):\n    return value * {i % 97}\n\n" for i in range(2000)
-    )
+    # Module-level constants: a filler that does not suggest how add() ends (2,000
+    # one-line functions `return value * k` made the 0.5B model answer `value * 43`
+    # from a short cold window).
+    block = "".join(f"LIMIT_{i} = {i % 97}\n" for i in range(2000))
     text = block * (10_000_000 // len(block) + 1)
     assert len(text) >= 10_000_000
     text += ADD_PREFIX
