@@ -195,6 +195,8 @@ class Vocab:
         pieces = self.heal_pieces()
         assert self._heal_arr is not None
         mask = np.char.startswith(self._heal_arr, remaining)
+        if remaining.isspace():
+            self._no_more_whitespace(mask, remaining)
         for j in range(1, len(remaining)):
             for tid in self._heal_index.get(remaining[:j], ()):
                 mask[tid] = True
@@ -203,6 +205,17 @@ class Vocab:
         if piece.startswith(remaining):
             return token, piece[len(remaining) :], b""
         return token, b"", remaining[len(piece) :]
+
+    def _no_more_whitespace(self, mask: np.ndarray, remaining: bytes) -> None:
+        """Healing typed indentation: a token that repeats it exactly or adds more
+        whitespace is not a choice (from there the model writes an extra space before
+        the code, or whitespace until the time budget ends), only one that goes on
+        with code right after it, or a shorter run of it."""
+        pieces = self.heal_pieces()
+        for tid in np.flatnonzero(mask):
+            rest = pieces[tid][len(remaining) :]
+            if not rest or rest[:1].isspace():
+                mask[tid] = False
 
 
 # -- FIM template ------------------------------------------------------------------------

@@ -206,6 +206,9 @@ def _indent_cut(
             pass
         if line.strip() and k > head_at and not inside:
             ind = indent_width(line)
+            if opener and ind == base and _continues_compound(line, ctx.language):
+                pos += len(line) + 1
+                continue
             if ind <= base if opener else ind < base:
                 if not (braces and line.strip()[0] in CLOSE):
                     return pos
@@ -216,6 +219,14 @@ def _indent_cut(
                     return None  # the last line so far: not decided yet
         pos += len(line) + 1
     return None
+
+
+# Python clauses that go on with the compound statement above them (if/for/while/try).
+CONTINUING_CLAUSES = ("elif ", "elif(", "else:", "except", "finally:")
+
+
+def _continues_compound(line: str, language: str) -> bool:
+    return language == "python" and line.strip().startswith(CONTINUING_CLAUSES)
 
 
 def _next_code_line(suffix: str) -> str | None:

@@ -48,6 +48,20 @@ def test_token_healing_completes_a_cut_token(engine, head, expected):
     assert engine.last_stats.generated_tokens >= 2  # the healed token plus the rest
 
 
+def test_healing_typed_indentation_adds_no_whitespace(engine):
+    # HumanEval/32 (find_zero) with the body of an if emptied and its indentation typed:
+    # healed after the middle marker, the model went on with whitespace to the end.
+    before = (
+        "def find_zero(xs):\n    begin, end = -1.0, 1.0\n    while end - begin > 1e-10:\n"
+        "        center = (begin + end) / 2.0\n"
+        "        if poly(xs, center) * poly(xs, begin) > 0:\n"
+    )
+    after = "\n        else:\n            end = center\n    return begin\n"
+    prompt = QWEN.build(before, after, " " * 12)
+    healed = generate_text(engine, GenerationRequest(prompt, max_tokens=8, heal=True))
+    assert healed[:1].strip(), repr(healed)  # code right after the typed indentation
+
+
 def test_max_tokens_and_stats(engine):
     generate_text(engine, GenerationRequest(ADD, max_tokens=2))
     st = engine.last_stats
