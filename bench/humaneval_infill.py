@@ -263,11 +263,16 @@ TASK_SETS = {
 
 def obvious_cut(task: Task, text: str) -> str:
     """What a plain editor integration would insert of an uncut raw answer: the first
-    line when the hole starts mid-line, else the lines up to the first non-blank one
-    indented less than the hole's first line."""
+    line when the hole starts mid-line (less a copy of the code after the hole on its
+    line at its end, as a condition's ``:``), else the lines up to the first non-blank
+    one indented less than the hole's first line."""
     head = task.prefix[task.prefix.rfind("\n") + 1 :]
     if head.strip():
-        return text.split("\n", 1)[0]
+        first = text.split("\n", 1)[0]
+        rest = task.after.split("\n", 1)[0].strip()
+        if rest and first.rstrip().endswith(rest):
+            first = first.rstrip()[: -len(rest)].rstrip()
+        return first
     lines = text.split("\n")
     k = next((i for i, x in enumerate(lines) if x.strip()), 0)
     # the hole's first line: its typed indentation (if any) and what the model wrote
@@ -393,9 +398,9 @@ def _raw_report(
     raw = run_raw(tasks, model, one_line=one_line, layout=layout)
     report["raw"] = score(tasks, raw)
     report["raw_texts"] = [r[0] for r in raw]
-    if not one_line:
-        cut = [(obvious_cut(t, text), ms) for t, (text, ms) in zip(tasks, raw, strict=True)]
-        report["raw+cut"] = score(tasks, cut)
+    # one-line sets too: a condition's raw answer repeats the ``:`` after the hole
+    cut = [(obvious_cut(t, text), ms) for t, (text, ms) in zip(tasks, raw, strict=True)]
+    report["raw+cut"] = score(tasks, cut)
 
 
 def main() -> int:

@@ -66,8 +66,8 @@ def test_the_true_middle_passes_and_an_empty_one_fails(build):
         assert not passes(task, ""), task.task_id
 
 
-def _task(prefix: str) -> Task:
-    return Task("t", 0, prefix, "", "", "", "f")
+def _task(prefix: str, suffix: str = "") -> Task:
+    return Task("t", 0, prefix, suffix, "", "", "f", whole_lines=not suffix)
 
 
 @pytest.mark.parametrize(
@@ -94,6 +94,12 @@ def _task(prefix: str) -> Task:
 )
 def test_obvious_cut(prefix, raw, cut):
     assert obvious_cut(_task(prefix), raw) == cut
+
+
+def test_obvious_cut_of_a_condition_drops_the_colon_that_follows_the_hole():
+    task = _task("    if ", ":\n        return 1\n")
+    assert obvious_cut(task, "x > 0:\n        return 2") == "x > 0"
+    assert obvious_cut(task, "x > 0") == "x > 0"
 
 
 @pytest.mark.parametrize(("build", "count"), [(block_tasks, 336), (condition_tasks, 195)])
