@@ -144,14 +144,20 @@ def accepted(doc: Document, offset: int, suggestion: str) -> tuple[Document, int
 
 
 def line_broken(doc: Document, offset: int) -> tuple[Document, int] | None:
-    """The document as if Enter were pressed at ``offset``, and the cursor on the new
-    line; None unless ``offset`` ends a line with code on it."""
+    """The document as if Enter were pressed at ``offset`` and the editor indented the
+    new line (as the line, one level deeper after a block opener), and the cursor
+    after that indentation; None unless ``offset`` ends a line with code on it. The
+    indentation matters: alone on its line it goes with the prompt's prefix."""
     line, _ = doc.position_at(offset, "utf-32")
     start, end = doc.line_span(line)
-    if offset != end or not doc.text[start:end].strip():
+    code = doc.text[start:end]
+    if offset != end or not code.strip():
         return None
-    text = doc.text[:offset] + "\n" + doc.text[offset:]
-    return Document(doc.uri, text, doc.version, doc.language_id), offset + 1
+    indent = code[: len(code) - len(code.lstrip())]
+    if code.rstrip().endswith((":", "{", "(", "[")):
+        indent += "\t" if indent.startswith("\t") else "    "
+    text = doc.text[:offset] + "\n" + indent + doc.text[offset:]
+    return Document(doc.uri, text, doc.version, doc.language_id), offset + 1 + len(indent)
 
 
 class Warmer:

@@ -83,3 +83,13 @@ def test_line_broken_only_at_the_end_of_a_line_with_code():
     assert cursor == len("x = 1\n")
     assert line_broken(doc, len("x = ")) is None  # mid-line
     assert line_broken(doc, len("x = 1\n    ")) is None  # a blank line
+
+
+def test_line_broken_indents_the_new_line_as_an_editor_would():
+    doc = Document("file:///d.py", "def f(x):\n    if x:\n    y = 2", 1, "python")
+    opener = len("def f(x):\n    if x:")
+    future, cursor = line_broken(doc, opener)  # one level deeper after a block opener
+    assert future.text == "def f(x):\n    if x:\n        \n    y = 2"
+    assert cursor == opener + 1 + 8
+    future, cursor = line_broken(doc, len(doc.text))  # the line's own indentation
+    assert future.text.endswith("    y = 2\n    ") and cursor == len(future.text)
