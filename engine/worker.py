@@ -144,10 +144,7 @@ class EngineWorker:
             self._by_key[key] = [job]
             self._queue.append(job)
             # A request comes first: the warm-up waiting goes, the one running stops.
-            self._drop_warm()
-            running = self._running
-            if running is not None and running.warm:
-                running.cancel()
+            self._preempt_warm()
             self._cond.notify_all()
         if self._thread is None:
             self.start()
@@ -167,15 +164,19 @@ class EngineWorker:
                 return None
             if only_if_idle and self._busy():
                 return None
-            self._drop_warm()
-            running = self._running
-            if running is not None and running.warm:
-                running.cancel()
+            self._preempt_warm()
             self._warm = job
             self._cond.notify_all()
         if self._thread is None:
             self.start()
         return job
+
+    def _preempt_warm(self) -> None:
+        # Called with the lock held: the warm-up waiting goes, the one running stops.
+        self._drop_warm()
+        running = self._running
+        if running is not None and running.warm:
+            running.cancel()
 
     def _drop_warm(self) -> None:
         # Called with the lock held.

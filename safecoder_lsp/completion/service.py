@@ -109,9 +109,11 @@ class _Plan:
     max_tokens: int
     key: str  # the result cache's
     extra: tuple[tuple[str, str], ...] = ()  # repository context as (path, text)
-    # The prompt's prefix part and the text after its middle marker (see _split_head).
-    before: str = ""
-    head: str = ""
+
+    @property
+    def parts(self) -> tuple[str, str]:
+        """The prompt's prefix part and the text after its middle marker."""
+        return _split_head(self.ctx)
 
 
 def _split_head(ctx: CompletionContext) -> tuple[str, str]:
@@ -366,7 +368,7 @@ class CompletionService:
             self._choose_window(doc, offset)
         plan = self._plan(doc, offset, "single", template, self.settings)
         text = plan.prompt
-        tail = template.suffix + plan.ctx.suffix + template.middle + plan.head
+        tail = template.suffix + plan.ctx.suffix + template.middle + plan.parts[1]
         if prefix_only and template.order == "psm" and text.endswith(tail):
             text = text[: -len(tail)]
         return WarmPrompt(text, plan.ctx.start_line, plan.ctx.cursor_line)
@@ -431,8 +433,6 @@ class CompletionService:
             max_tokens=max_tokens,
             key=cache_key(prompt, mode, max_tokens, stops, s.temperature),
             extra=snippets.files,
-            before=before,
-            head=head,
         )
 
     def _snippets(
@@ -450,15 +450,16 @@ class CompletionService:
     ) -> GenerationResult:
         """The engine's answer to ``plan`` (newer requests for ``doc`` replace it)."""
         ctx, fctx = plan.ctx, plan.filters
+        before, head = plan.parts
         request = GenerationRequest(
             prompt=plan.prompt,
-            fim=FimParts(plan.before, ctx.suffix, plan.head, self._extra(plan)),
+            fim=FimParts(before, ctx.suffix, head, self._extra(plan)),
             max_tokens=plan.max_tokens,
             stop=plan.stops,
             temperature=s.temperature,
             time_budget_s=s.time_budget_ms / 1000,
             # The typed part of the line ends the prompt, possibly mid-token.
-            heal=bool(plan.head),
+            heal=bool(head),
             should_stop=(lambda text: block_finished(text, fctx)) if plan.mode == "multi" else None,
         )
         job = self.worker.submit(doc.uri, request)
