@@ -21,46 +21,8 @@ from pathlib import Path
 
 from attribution import licenses
 from attribution.index import SourceDocument
+from languages import CODE_SUFFIXES
 
-CODE_SUFFIXES = frozenset(
-    [
-        ".py",
-        ".pyi",
-        ".js",
-        ".jsx",
-        ".ts",
-        ".tsx",
-        ".java",
-        ".kt",
-        ".go",
-        ".rs",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".hpp",
-        ".cs",
-        ".rb",
-        ".php",
-        ".swift",
-        ".scala",
-        ".lua",
-        ".sh",
-        ".sql",
-        ".m",
-        ".r",
-        ".jl",
-        ".dart",
-        ".hs",
-        ".ml",
-        ".ex",
-        ".exs",
-        ".clj",
-        ".pl",
-        ".vue",
-        ".svelte",
-    ]
-)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 MAX_BYTES = 1 << 20
 

@@ -112,9 +112,9 @@ async def one_pass(files: list, delay: float, init: dict | None, tag: str) -> li
 def raw_window(files: list, generated: list[int]) -> list[dict]:
     import llama_cpp
 
+    from bench import model_path as default_model_path
     from engine.fim import QWEN
     from engine.llama_model import default_threads
-    from engine.models import default_model_path
 
     n = default_threads()
     llm = llama_cpp.Llama(

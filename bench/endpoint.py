@@ -1,16 +1,24 @@
-"""Shared-endpoint benchmark: our team endpoint vs llama-cpp-python's own server.
+"""Shared-endpoint benchmark: our team endpoint vs its peers.
 
-Both serve the default model on this machine with the same threads; the same
-workload runs against each with 1, 4 and 16 concurrent clients. A client replays
+The peers (``--peers``): llama-cpp-python's own server (one KV cache) and llama.cpp's
+C++ ``llama-server`` with parallel slots and prompt-cache reuse (``--parallel 16
+--cache-reuse 256``, built once by tests/support/llama_server.py, ~9 minutes). All
+serve the default model on this machine with the same threads; the same workload
+runs against each with 1, 4 and 16 concurrent clients. A client replays
 typing through a HumanEval solution: one FIM request per few typed characters
 (prefix = the problem and the solution typed so far, suffix = the rest of the
 solution after the current line), waiting for each answer before the next (an
 editor does not send a keystroke's request before the previous one ended; closed
 loop). Reported: requests/s over the whole run and latency p50/p95 per request.
 
-Targets (issue 5): throughput >= 0.9x llama.cpp server's at every level, and our p95
-with 4 clients <= 3x our single-client p50.
+Targets: issue 5, throughput >= 0.9x llama-cpp-python server's at every level and our
+p95 with 4 clients <= 3x our single-client p50; issue 14, requests/s >= 1.0x
+llama-server's at 1, 4 and 16 clients, p95 no worse.
+Answers: every server answers the same prompts greedily; the report counts, per
+peer, the requests whose text differs from ours (kernels round differently for
+different batch shapes, so a few near ties flip; many would mean a bug).
 Usage: python -m bench.endpoint [--requests N] [--levels 1,4,16] [--slots N]
+       [--peers llama-cpp-python,llama-server]
 Writes bench/out/endpoint.json.
 """
 
@@ -29,7 +37,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.fim import QWEN
@@ -100,7 +109,8 @@ def server(command: list[str], port: int, ready_path: str) -> Iterator[str]:
             proc.kill()
 
 
-def complete(port: int, prompt: str) -> float:
+def complete(port: int, prompt: str) -> tuple[float, str]:
+    """One request: (seconds, the answer's text)."""
     body = json.dumps(
         {"prompt": prompt, "max_tokens": MAX_TOKENS, "temperature": 0, "stop": ["\n"]}
     )
@@ -112,10 +122,10 @@ def complete(port: int, prompt: str) -> float:
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
-        json.loads(data)["choices"][0]["text"]
+        text = json.loads(data)["choices"][0]["text"]
     finally:
         conn.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, text
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -130,18 +140,20 @@ def load(port: int, clients: int, per_client: int, problems: list[dict]) -> dict
     latencies: list[float] = []
     warm: list[float] = []
     errors: list[str] = []
+    answers: dict[str, str] = {}
     lock = threading.Lock()
 
     def client(index: int) -> None:
         for n, prompt in enumerate(typing_prompts(problems[index % len(problems)], per_client)):
             try:
-                took = complete(port, prompt)
+                took, text = complete(port, prompt)
             except Exception as exc:
                 with lock:
                     errors.append(str(exc))
                 continue
             with lock:
                 latencies.append(took)
+                answers[f"{index}/{n}"] = text
                 if n > 0:
                     warm.append(took)
 
@@ -165,7 +177,72 @@ def load(port: int, clients: int, per_client: int, problems: list[dict]) -> dict
         "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
         "warm_p50_ms": round(statistics.median(warm) * 1000, 1) if warm else None,
         "warm_p95_ms": round(percentile(warm, 0.95) * 1000, 1) if warm else None,
+        "answers": answers,
     }
+
+
+OURS = "safecoder endpoint"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A server ours is compared with: its name in the report, the path that answers
+    200 once its model is loaded, and its command line."""
+
+    name: str
+    ready_path: str
+    command: Callable[[int, argparse.Namespace, Path], list[str]]
+
+
+def _llama_cpp_python(port: int, args: argparse.Namespace, model: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+        "--n_threads", str(args.threads), "--n_gpu_layers", str(args.gpu_layers),
+    ]  # fmt: skip
+
+
+def _llama_server(port: int, args: argparse.Namespace, model: Path) -> list[str]:
+    from tests.support.llama_server import binary
+
+    # 4096 tokens of KV per slot, as ours has (llama-server splits -c across slots).
+    return [
+        str(binary()), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+        "--ctx-size", str(4096 * 16), "--parallel", "16", "--cache-reuse", "256",
+        "--threads", str(args.threads), "--threads-batch", str(args.threads),
+        "--n-gpu-layers", str(args.gpu_layers),
+    ]  # fmt: skip
+
+
+PEERS = {
+    "llama-cpp-python": Peer("llama-cpp-python server", "/v1/models", _llama_cpp_python),
+    "llama-server": Peer("llama-server (C++, --parallel 16 --cache-reuse 256)", "/health",
+                         _llama_server),
+}  # fmt: skip
+
+
+def _ours(port: int, args: argparse.Namespace, model: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
+        "--host", "127.0.0.1", "--port", str(port), "--slots", str(args.slots),
+        "--rate-limit", "100000", "--step-tokens", str(args.step_tokens),
+        "--weights", args.weights,
+    ]  # fmt: skip
+
+
+def compare(ours: list[dict], theirs: list[dict]) -> dict:
+    """Ours against one peer, level by level: requests/s and p95 ratios (ours /
+    theirs), and how many answers differ."""
+    rows = {}
+    for a, b in zip(ours, theirs, strict=True):
+        same_keys = a["answers"].keys() & b["answers"].keys()
+        rows[str(a["clients"])] = {
+            "throughput_ratio": round(a["requests_per_s"] / b["requests_per_s"], 2),
+            "p95_ratio": round(a["p95_ms"] / b["p95_ms"], 2),
+            "answers_compared": len(same_keys),
+            "answers_differ": sum(a["answers"][k] != b["answers"][k] for k in same_keys),
+        }
+    return rows
 
 
 def summary_rows(out: dict) -> list[str]:
@@ -185,14 +262,27 @@ def summary_rows(out: dict) -> list[str]:
                 f"| {name} | {r['clients']} | {r['requests_per_s']:.2f} | {r['p50_ms']:.0f} | "
                 f"{r['p95_ms']:.0f} | {r['warm_p50_ms'] or 0:.0f} | {r['warm_p95_ms'] or 0:.0f} |"
             )
-    ratios = ", ".join(f"{k} clients {v:.2f}x" for k, v in out["throughput_ratio"].items())
-    lines += [
-        "",
-        f"- throughput, ours / llama-cpp-python server: {ratios} (target >= 0.9x)",
+    lines.append("")
+    for peer, levels in out["comparisons"].items():
+        parts = ", ".join(
+            f"{k} clients {v['throughput_ratio']:.2f}x (p95 {v['p95_ratio']:.2f}x, "
+            f"{v['answers_differ']}/{v['answers_compared']} answers differ)"
+            for k, v in levels.items()
+        )
+        lines.append(f"- ours / {peer}: {parts}")
+    lines.append(
         f"- our p95 with 4 clients / our single-client p50: {out['p95_4_over_p50_1']} "
-        f"(warm requests only: {out['warm_p95_4_over_p50_1']}; target <= 3)",
-    ]
+        f"(warm requests only: {out['warm_p95_4_over_p50_1']}; target <= 3)"
+    )
     return lines
+
+
+def _fairness(ours: list[dict], key95: str, key50: str) -> float | None:
+    single = next((r for r in ours if r["clients"] == 1), None)
+    four = next((r for r in ours if r["clients"] == 4), None)
+    if not single or not four or not four[key95] or not single[key50]:
+        return None
+    return round(four[key95] / single[key50], 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=16, help="our endpoint's slots")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
-        "--gpu-layers", type=int, default=0, help="layers offloaded to a GPU by both servers"
+        "--gpu-layers", type=int, default=0, help="layers offloaded to a GPU by all servers"
     )
     parser.add_argument(
         "--step-tokens", type=int, default=0, help="our endpoint's --step-tokens (experimental)"
@@ -211,59 +301,41 @@ def main(argv: list[str] | None = None) -> int:
         "--weights", default="auto", help="our endpoint's --weights (auto, original, 16bit)"
     )
     parser.add_argument(
-        "--ours-only", action="store_true", help="skip llama-cpp-python's server (no ratios)"
+        "--peers",
+        default="llama-cpp-python,llama-server",
+        help=f"servers to compare with, comma-separated ({', '.join(PEERS)}; empty: ours only)",
     )
+    parser.add_argument("--ours-only", action="store_true", help="the same as --peers ''")
+    parser.add_argument("--out", default=str(OUT / "endpoint.json"))
     args = parser.parse_args(argv)
-    from engine.models import default_model_path
+    peers = [] if args.ours_only else [p for p in args.peers.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        parser.error(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(PEERS)}")
+    from bench import model_path as default_model_path
 
     model = default_model_path()
     levels = [int(x) for x in args.levels.split(",")]
     problems = humaneval_problems()[:32]
-    threads = str(args.threads)
-    servers = {
-        "llama-cpp-python server": lambda port: [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-            "--n_threads", threads, "--n_gpu_layers", str(args.gpu_layers),
-        ],
-        "safecoder endpoint": lambda port: [
-            sys.executable, "-m", "safecoder_lsp", "endpoint", "serve", "--no-auth",
-            "--host", "127.0.0.1", "--port", str(port), "--slots", str(args.slots),
-            "--rate-limit", "100000", "--step-tokens", str(args.step_tokens),
-            "--weights", args.weights,
-        ],
-    }  # fmt: skip
     os.environ.update(
         {
-            "SAFECODER_ENGINE_N_THREADS": threads,
+            "SAFECODER_ENGINE_N_THREADS": str(args.threads),
             "SAFECODER_ENGINE_N_GPU_LAYERS": str(args.gpu_layers),
         }
     )
+    servers = [(PEERS[p].name, PEERS[p].ready_path, PEERS[p].command) for p in peers]
+    servers.append((OURS, "/v1/models", _ours))
     results: dict[str, list[dict]] = {}
-    if args.ours_only:
-        del servers["llama-cpp-python server"]
-    for name, command in servers.items():
+    for name, ready_path, command in servers:
         port = free_port()
-        with server(command(port), port, "/v1/models"):
+        with server(command(port, args, model), port, ready_path):
             results[name] = []
             for clients in levels:
                 row = load(port, clients, args.requests, problems)
-                print(f"{name}: {row}", file=sys.stderr)
+                shown = {k: v for k, v in row.items() if k != "answers"}
+                print(f"{name}: {shown}", file=sys.stderr)
                 results[name].append(row)
-    ours = results["safecoder endpoint"]
-    theirs = results.get("llama-cpp-python server", ours)
-    ratios = {
-        str(a["clients"]): round(a["requests_per_s"] / b["requests_per_s"], 2)
-        for a, b in zip(ours, theirs, strict=True)
-    }
-    single = next((r for r in ours if r["clients"] == 1), None)
-    four = next((r for r in ours if r["clients"] == 4), None)
-    fairness = round(four["p95_ms"] / single["p50_ms"], 2) if single and four else None
-    warm_fairness = (
-        round(four["warm_p95_ms"] / single["warm_p50_ms"], 2)
-        if single and four and four["warm_p95_ms"] and single["warm_p50_ms"]
-        else None
-    )
+    ours = results[OURS]
     out = {
         "model": model.name,
         "max_tokens": MAX_TOKENS,
@@ -274,13 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         "step_tokens": args.step_tokens,
         "weights": args.weights,
         "results": results,
-        "throughput_ratio": ratios,
-        "p95_4_over_p50_1": fairness,
-        "warm_p95_4_over_p50_1": warm_fairness,
+        "comparisons": {PEERS[p].name: compare(ours, results[PEERS[p].name]) for p in peers},
+        "p95_4_over_p50_1": _fairness(ours, "p95_ms", "p50_ms"),
+        "warm_p95_4_over_p50_1": _fairness(ours, "warm_p95_ms", "warm_p50_ms"),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "endpoint.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print("\n".join(summary_rows(out)))
     return 0
 
 

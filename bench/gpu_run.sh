@@ -75,15 +75,15 @@ bench)
     export PYTHONPATH=/tmp/llsite:/tmp/site:$PWD SAFECODER_MODEL_DIR=/tmp/models
     export PYTHONUNBUFFERED=1
     python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" || exit 1
-    timeout 240 python3 -m bench.endpoint --requests 24 --levels 1,4,16 --gpu-layers -1 --threads 4 \
+    timeout 240 python3 -m bench.endpoint --requests 24 --levels 1,4,16 --gpu-layers -1 --threads 4 --peers llama-cpp-python \
         > "$OUT/endpoint.log" 2>&1
-    grep -E "^(safecoder endpoint|llama-cpp-python server):|ratio|p95_4" "$OUT/endpoint.log"
+    grep -E "^(safecoder endpoint|llama-cpp-python server):|^- " "$OUT/endpoint.log"
     cp bench/out/endpoint.json "$OUT/" 2>/dev/null
     # The fixed-shape experiment (--step-tokens): ours alone, same workload.
     for n in 32 64; do
         timeout 90 python3 -m bench.endpoint --ours-only --requests 24 --levels 1,4,16 \
             --gpu-layers -1 --threads 4 --step-tokens $n > "$OUT/step$n.log" 2>&1
-        grep -E "^safecoder endpoint:|p95_4" "$OUT/step$n.log" | sed "s/^/step-tokens $n: /"
+        grep -E "^safecoder endpoint:|^- our p95" "$OUT/step$n.log" | sed "s/^/step-tokens $n: /"
         cp bench/out/endpoint.json "$OUT/step$n.json" 2>/dev/null
     done
     SAFECODER_ENGINE_N_GPU_LAYERS=-1 PYTHONPATH=/tmp/pre:$PYTHONPATH \

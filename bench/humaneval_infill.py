@@ -33,7 +33,8 @@ first line.
 
 Each program is run with the problem's tests in a fresh interpreter (5 s timeout).
 Usage: python -m bench.humaneval_infill [--set single|midline|multi|span|block|condition]
-    [--limit N] [--skip-raw] [--skip-lsp] [--raw-layout psm|head-in-middle|spm] [--out FILE]
+    [--limit N] [--skip-raw] [--skip-lsp] [--out FILE]
+    [--raw-layout psm|head-in-middle|lines-in-middle|spm]
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ def passes(task: Task, middle: str) -> bool:
         os.unlink(path)
 
 
-LAYOUTS = ("psm", "head-in-middle", "spm")
+LAYOUTS = ("psm", "head-in-middle", "lines-in-middle", "spm")
+MIDDLE_LINES = 3  # lines-in-middle: whole lines before the hole's line moved after the marker
 
 
 def raw_prompt(task: Task, layout: str = "psm") -> str:
@@ -310,11 +312,17 @@ def raw_prompt(task: Task, layout: str = "psm") -> str:
     (for a whole-line hole the suffix starts with the hole's newline);
     head-in-middle: the text typed on the hole's line goes after the middle marker
     (the server's layout, which keeps the prompt's start stable while typing);
+    lines-in-middle: as head-in-middle, and the ``MIDDLE_LINES`` whole lines before the
+    hole's line too (as if just typed: a layout whose start survives a new line);
     spm: suffix first, then the prefix (a layout Qwen2.5-Coder was not trained on)."""
     cut = task.prefix.rfind("\n") + 1
     before, head = task.prefix[:cut], task.prefix[cut:]
     if layout == "head-in-middle":
         return QWEN.build(before, task.after, head)
+    if layout == "lines-in-middle":
+        lines = before.splitlines(keepends=True)
+        keep = max(0, len(lines) - MIDDLE_LINES)
+        return QWEN.build("".join(lines[:keep]), task.after, "".join(lines[keep:]) + head)
     if layout == "spm":
         return f"{QWEN.suffix}{task.after}{QWEN.prefix}{task.prefix}{QWEN.middle}"
     return QWEN.build(task.prefix, task.after)
@@ -414,7 +422,7 @@ def main() -> int:
     parser.add_argument("--skip-lsp", action="store_true")
     parser.add_argument("--raw-layout", choices=LAYOUTS, default="psm")
     args = parser.parse_args()
-    from engine.models import default_model_path
+    from bench import model_path as default_model_path
 
     tasks = _select(TASK_SETS[args.set](), args.limit)
     print(f"{len(tasks)} {args.set} tasks", file=sys.stderr)

@@ -133,8 +133,8 @@ async def replay_lsp(doc_text: str, offset: int, typed: str) -> list[dict]:
 def replay_direct(records: list[dict], stops: list[str]) -> list[float | None]:
     import llama_cpp
 
+    from bench import model_path as default_model_path
     from engine.llama_model import default_threads
-    from engine.models import default_model_path
 
     n = default_threads()
     # The same offload as the server under test (SAFECODER_ENGINE_N_GPU_LAYERS).

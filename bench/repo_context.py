@@ -52,8 +52,8 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def run(max_files: int, generate: int) -> dict:
+    from bench import model_path as default_model_path
     from engine.llamacpp import LlamaCppEngine
-    from engine.models import default_model_path
 
     started = time.perf_counter()
     ws = WorkspaceFiles([ROOT], max_files)

@@ -335,7 +335,7 @@ def main() -> int:
     options = lsp_options(args.lsp_option)
     if args.threads:
         options = {"engine.n_threads": args.threads, **(options or {})}
-    from engine.models import default_model_path
+    from bench import model_path as default_model_path
 
     kinds = KINDS if args.kind == "all" else (args.kind,)
     projects = load(args.split)

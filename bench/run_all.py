@@ -57,7 +57,7 @@ def run(module: str, *args: str) -> None:
 def summary(quick: bool) -> str:
     import llama_cpp
 
-    from engine.models import default_model_path
+    from bench import model_path as default_model_path
 
     he = json.loads((OUT / "humaneval_single_line.json").read_text())
     lat = json.loads((OUT / "latency.json").read_text())

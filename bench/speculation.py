@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--requests", type=int, default=12, help="per problem")
     args = parser.parse_args(argv)
+    from bench import model_path as default_model_path
     from engine.base import GenerationRequest, generate_text
     from engine.llamacpp import LlamaCppEngine
-    from engine.models import default_model_path
 
     engine = LlamaCppEngine(default_model_path(), n_ctx=4096)
     llm = engine._llm

@@ -152,6 +152,14 @@ class LlamaCppEngine:
             if tail:
                 yield tail
 
+    def cached_prefix(self, prompt: str) -> int:
+        """How many of ``prompt``'s first tokens the KV cache holds now. A hint for
+        choosing between prompts: it may be read while another thread evaluates."""
+        tokens = np.asarray(self.tokenize(prompt), dtype=np.int64)
+        held = self._llm._input_ids[: min(self._llm.n_tokens, len(tokens))]
+        differ = np.flatnonzero(held != tokens[: len(held)])
+        return int(differ[0]) if len(differ) else len(held)
+
     def prefill(
         self, prompt: str, cancel: CancelToken, stats: GenerationStats | None = None
     ) -> GenerationStats:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from languages import language_of
 from safecoder_lsp.cli.output import (
     configure_logging,
     print_error,
@@ -20,42 +21,6 @@ from safecoder_lsp.cli.output import (
 if TYPE_CHECKING:
     from safecoder_lsp.completion.service import CompletionResult
     from safecoder_lsp.repo_context.provider import RepoContext
-
-LANGUAGES = {
-    ".py": "python",
-    ".js": "javascript",
-    ".jsx": "javascriptreact",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".rb": "ruby",
-    ".php": "php",
-    ".cs": "csharp",
-    ".lua": "lua",
-    ".sh": "shellscript",
-    ".sql": "sql",
-    ".swift": "swift",
-    ".scala": "scala",
-    ".toml": "toml",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".json": "json",
-    ".md": "markdown",
-    ".html": "html",
-    ".css": "css",
-}
-
-
-def language_of(path: str) -> str:
-    return LANGUAGES.get(Path(path).suffix.lower(), "")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

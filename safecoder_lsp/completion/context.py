@@ -3,7 +3,10 @@
 The prefix window is whole lines before the cursor's line, nearest first, up to
 ``prefix_tokens``; the suffix window is the rest of the cursor's line and whole
 lines after it up to ``suffix_tokens``. The text typed on the cursor's line
-(``line_head``) is kept apart so the prompt can put it last.
+(``line_head``) is kept apart so the prompt can put it last, and so can whole lines
+just typed (``typed``: from ``middle_from`` to the cursor's line), which the prompt
+puts after its middle marker while the engine's cache holds the prompt from before
+they were typed (completion/service.py).
 
 Stability is what makes the engine fast: consecutive keystrokes should produce
 prompts whose start is byte-identical, so the KV cache is reused. The prefix
@@ -26,7 +29,7 @@ CHARS_PER_TOKEN_CAP = 4
 
 @dataclass(frozen=True)
 class CompletionContext:
-    before: str  # whole lines before the cursor's line (each ending with its line break)
+    before: str  # whole lines before the typed ones (each ending with its line break)
     line_head: str  # the cursor's line, before the cursor
     line_tail: str  # the cursor's line, after the cursor
     after: str  # the line break ending the cursor's line and the lines after it
@@ -35,10 +38,16 @@ class CompletionContext:
     start_line: int  # first line in the prefix window
     cursor_line: int
     end_line: int  # last line in the suffix window
+    typed: str = ""  # whole lines between ``before`` and the cursor's line (see above)
 
     @property
     def prefix(self) -> str:
-        return self.before + self.line_head
+        return self.before + self.typed + self.line_head
+
+    @property
+    def prefix_end_line(self) -> int:
+        """The first line not in ``before``."""
+        return self.cursor_line - self.typed.count("\n")
 
     @property
     def suffix(self) -> str:
@@ -125,7 +134,11 @@ def build_context(
     prefix_tokens: int,
     suffix_tokens: int,
     anchor: int | None = None,
+    middle_from: int | None = None,
 ) -> CompletionContext:
+    """The context of a request at ``offset``; ``anchor``: the prefix window's sticky
+    start; ``middle_from``: the first of the lines to put in ``typed`` (when it lies
+    inside the prefix window)."""
     line, _ = doc.position_at(offset, "utf-32")
     line_start, line_end = doc.line_span(line)
     head = doc.text[line_start:offset]
@@ -140,7 +153,10 @@ def build_context(
     start = choose_start(doc, line, count, prefix_tokens, anchor)
     end = choose_end(doc, line, count, suffix_tokens)
     starts = doc._starts
-    before = doc.text[starts[start] : line_start]
+    split = line_start
+    if middle_from is not None and start <= middle_from < line:
+        split = starts[middle_from]
+    before, typed = doc.text[starts[start] : split], doc.text[split:line_start]
     after = ""
     if end > line:
         # Through the line break that ends the last suffix line, when the file goes on.
@@ -156,4 +172,5 @@ def build_context(
         start_line=start,
         cursor_line=line,
         end_line=end,
+        typed=typed,
     )

@@ -32,12 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from languages import HASH_COMMENT, INDENTED
 from safecoder_lsp.completion.syntax import error_count, has_grammar
 
 OPEN = {"(": ")", "[": "]", "{": "}"}
 CLOSE = {")": "(", "]": "[", "}": "{"}
-HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "yaml", "toml", "perl", "r"}
-INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
 
 OPENERS = (":", "{", "(", "[", "=>")
 # What may follow the cursor on its line without being code to fit in front of.
@@ -169,7 +168,7 @@ def _block_cut(text: str, ctx: FilterContext) -> int | None:
     base = indent_width(head)
     # In an indentation language only ``:`` opens a block (a bracket opens a
     # statement's continuation lines, see _indent_cut).
-    indented = ctx.language in INDENT_LANGUAGES
+    indented = ctx.language in INDENTED
     opener = head.rstrip().endswith(":" if indented else OPENERS)
 
     # 3. Code that already follows the cursor: a suggestion between existing lines of
@@ -194,7 +193,7 @@ def _indent_cut(
 
     In an indentation language, a line that starts inside a bracket the suggestion
     opened (a call's arguments, its closing ``)``) continues a statement: no end."""
-    braces = ctx.language not in INDENT_LANGUAGES
+    braces = ctx.language not in INDENTED
     stack = open_brackets(ctx.prefix, ctx.comment)
     at_cursor = len(stack)
     for _ in _scan_brackets(lines[0], ctx.comment, stack):

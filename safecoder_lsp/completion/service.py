@@ -67,6 +67,7 @@ class CompletionSettings:
     debounce_max_ms: int = 300
     warm: bool = True
     cold_prefix_fraction: float = 0.4
+    middle_lines: int = 8
     include_code_in_logs: bool = False
     context_tokens: int = 0  # for repository context (already cut to fit engine.n_ctx)
 
@@ -122,10 +123,21 @@ def _split_head(ctx: CompletionContext) -> tuple[str, str]:
     while the user types on the line; but indentation alone stays with the prefix,
     where the model expects a line's start: healed after the marker, the model mostly
     wrote more whitespace, or code for another place (HumanEval block holes: 8 of 50
-    suggestions empty, where the prefix layout answered all 8)."""
+    suggestions empty, where the prefix layout answered all 8). Whole lines typed
+    since the cache held the prompt (``ctx.typed``) go after the marker too."""
+    if ctx.typed:
+        return ctx.before, ctx.typed + ctx.line_head
     if ctx.line_head and not ctx.line_head.strip():
         return ctx.prefix, ""
     return ctx.before, ctx.line_head
+
+
+def _common_chars(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _refuse_binary(doc: Document, offset: int) -> None:
@@ -167,6 +179,9 @@ class CompletionService:
         self.typed_ahead = TypedAhead()
         self.debounce = Debouncer(settings.debounce_max_ms)
         self._anchors: dict[str, int] = {}
+        # uri -> the first line of the lines kept after the middle marker (see _plan)
+        self._middle: dict[str, int] = {}
+        self._last_prompt = ""  # the last prompt sent to the engine
         self._counter: TokenCounter | None = None
         self._records: OrderedDict[str, RequestRecord] = OrderedDict()
         self._max_records = records
@@ -366,7 +381,7 @@ class CompletionService:
         template = self.template
         if not prefix_only:
             self._choose_window(doc, offset)
-        plan = self._plan(doc, offset, "single", template, self.settings)
+        plan = self._plan(doc, offset, "single", template, self.settings, canonical=True)
         text = plan.prompt
         tail = template.suffix + plan.ctx.suffix + template.middle + plan.parts[1]
         if prefix_only and template.order == "psm" and text.endswith(tail):
@@ -374,7 +389,7 @@ class CompletionService:
         return WarmPrompt(text, plan.ctx.start_line, plan.ctx.cursor_line)
 
     def _engine_ran(self, doc: Document, plan: _Plan, stats: GenerationStats) -> None:
-        wp = WarmPrompt(plan.prompt, plan.ctx.start_line, plan.ctx.cursor_line)
+        wp = WarmPrompt(plan.prompt, plan.ctx.start_line, plan.ctx.prefix_end_line)
         self.warmer.ran(doc, wp, stats)
         # The last engine call, for safecoder.stats (where a request's time went).
         self.last_engine = {
@@ -406,7 +421,53 @@ class CompletionService:
         return CompletionResult(request_id, shown.text, offset, "typed_ahead", references=refs)
 
     def _plan(
-        self, doc: Document, offset: int, mode: str, template: FimTemplate, s: CompletionSettings
+        self,
+        doc: Document,
+        offset: int,
+        mode: str,
+        template: FimTemplate,
+        s: CompletionSettings,
+        *,
+        canonical: bool = False,
+    ) -> _Plan:
+        """What to ask the engine for a request at ``offset``. After a new line the
+        usual prompt differs from the last one before its suffix, which the engine would
+        evaluate again; so the lines typed since the line in ``_middle`` (at most
+        ``middle_lines``) stay after the middle marker, where the model reads them as
+        the start of its own answer, whenever the engine's cache holds more of that
+        prompt than of the usual one. ``canonical``: the usual prompt, nothing
+        remembered (warm-ups, which bring the cache back to it while the user is idle)."""
+        plan = self._plan_at(doc, offset, mode, template, s)
+        if canonical:
+            return plan
+        held = self._middle.get(doc.uri)
+        if held is not None and 0 < plan.ctx.cursor_line - held <= s.middle_lines:
+            alt = self._plan_at(doc, offset, mode, template, s, middle_from=held)
+            if alt.ctx.typed and self._reused(alt.prompt) > self._reused(plan.prompt):
+                return alt
+        self._middle[doc.uri] = plan.ctx.cursor_line
+        return plan
+
+    def _reused(self, prompt: str) -> int:
+        """How much of ``prompt`` the engine's cache holds: tokens, from the embedded
+        engine; else characters in common with the last prompt sent (a remote server
+        keeps a user's last prompt, ours per slot)."""
+        probe = getattr(self.worker.engine, "cached_prefix", None)
+        if probe is None:
+            return _common_chars(prompt, self._last_prompt)
+        try:
+            return probe(prompt)
+        except Exception:  # a hint only: the engine may be reloading
+            return 0
+
+    def _plan_at(
+        self,
+        doc: Document,
+        offset: int,
+        mode: str,
+        template: FimTemplate,
+        s: CompletionSettings,
+        middle_from: int | None = None,
     ) -> _Plan:
         ctx = build_context(
             doc,
@@ -415,6 +476,7 @@ class CompletionService:
             s.prefix_tokens,
             s.suffix_tokens,
             anchor=self._anchors.get(doc.uri),
+            middle_from=middle_from,
         )
         self._anchors[doc.uri] = ctx.start_line
         snippets = self._snippets(ctx, template, s)
@@ -463,6 +525,7 @@ class CompletionService:
             should_stop=(lambda text: block_finished(text, fctx)) if plan.mode == "multi" else None,
         )
         job = self.worker.submit(doc.uri, request)
+        self._last_prompt = plan.prompt
         try:
             return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
@@ -559,6 +622,7 @@ class CompletionService:
         self.typed_ahead.forget(uri)
         self.debounce.forget(uri)
         self._anchors.pop(uri, None)
+        self._middle.pop(uri, None)
         if self.repo is not None:
             self.repo.forget(uri)
         self.warmer.forget(uri)

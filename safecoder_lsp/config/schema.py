@@ -226,6 +226,15 @@ class CompletionConfig:
         lo=0.05,
         hi=1.0,
     )
+    middle_lines: int = _opt(
+        8,
+        "lines typed since the engine's cache last held the file's prompt that the prompt "
+        "keeps after its middle marker instead of moving them into its prefix, so that a "
+        "new line does not make the engine evaluate the text after the cursor again "
+        "(0 = off)",
+        lo=0,
+        hi=64,
+    )
 
 
 @dataclass(frozen=True)

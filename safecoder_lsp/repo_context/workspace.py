@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from languages import CODE_SUFFIXES
 from safecoder_lsp.repo_context.chunks import Chunk, split
 from safecoder_lsp.repo_context.definitions import Definition, definitions
 
@@ -24,56 +25,6 @@ MAX_FILE_BYTES = 200_000
 MAX_TOTAL_BYTES = 16_000_000
 BINARY_PROBE = 8192
 
-SOURCE_SUFFIXES = frozenset(
-    [
-        ".py",
-        ".pyi",
-        ".js",
-        ".jsx",
-        ".mjs",
-        ".cjs",
-        ".ts",
-        ".tsx",
-        ".go",
-        ".rs",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".cxx",
-        ".hpp",
-        ".hh",
-        ".java",
-        ".kt",
-        ".kts",
-        ".rb",
-        ".php",
-        ".cs",
-        ".lua",
-        ".sh",
-        ".bash",
-        ".swift",
-        ".scala",
-        ".sql",
-        ".m",
-        ".mm",
-        ".dart",
-        ".ex",
-        ".exs",
-        ".erl",
-        ".hs",
-        ".ml",
-        ".clj",
-        ".r",
-        ".jl",
-        ".vue",
-        ".svelte",
-        ".zig",
-        ".nim",
-        ".pl",
-        ".pm",
-    ]
-)
 SKIP_DIRS = frozenset(
     [
         "node_modules",
@@ -112,7 +63,7 @@ def wanted_dir(name: str) -> bool:
 def read_source(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str | None:
     """The text of a source file, or None when it is too big, binary or not UTF-8."""
     try:
-        if path.suffix.lower() not in SOURCE_SUFFIXES or path.stat().st_size > max_bytes:
+        if path.suffix.lower() not in CODE_SUFFIXES or path.stat().st_size > max_bytes:
             return None
         data = path.read_bytes()
     except OSError:
@@ -229,5 +180,5 @@ class WorkspaceFiles:
                     if entry.is_dir():
                         if wanted_dir(entry.name):
                             queue.append(entry)
-                    elif entry.suffix.lower() in SOURCE_SUFFIXES:
+                    elif entry.suffix.lower() in CODE_SUFFIXES:
                         yield root, entry

@@ -38,6 +38,7 @@ def completion_settings(config: Config) -> CompletionSettings:
         debounce_max_ms=c.debounce_max_ms,
         warm=c.warm,
         cold_prefix_fraction=c.cold_prefix_fraction,
+        middle_lines=c.middle_lines,
         include_code_in_logs=config.log.include_code,
         context_tokens=context_budget(config),
     )

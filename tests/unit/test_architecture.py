@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("safecoder_lsp", "engine", "attribution", "training")
+PACKAGES = ("safecoder_lsp", "engine", "attribution", "languages", "training")
 MAX_FUNCTION_LINES = 80
 
 
@@ -112,6 +112,11 @@ def test_relative_imports_are_resolved():
     tree = ast.parse("from . import x\nfrom ..y import z\n")
     names = _imported_names(tree, "safecoder_lsp.lsp.server", is_package=False)
     assert {"safecoder_lsp.lsp.x", "safecoder_lsp.y.z"} <= names
+
+
+def test_the_language_registry_imports_nothing_of_the_product():
+    deps = _graph()["languages"]
+    assert {d.split(".")[0] for d in deps} & set(PACKAGES) == set()
 
 
 @pytest.mark.parametrize("library", ["engine", "attribution"])

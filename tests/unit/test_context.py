@@ -52,3 +52,19 @@ def test_a_very_long_line_is_capped():
     doc = Document("u", "x" * 100_000)
     ctx = build_context(doc, 100_000, estimate_tokens, 100, 10)
     assert len(ctx.line_head) == 400
+
+
+def test_lines_from_middle_from_are_kept_apart_and_the_prefix_is_whole():
+    doc = Document("u", TEXT)
+    offset = doc.offset_at(100, 4, "utf-32")
+    plain = build_context(doc, offset, count, 50, 20, anchor=90)
+    ctx = build_context(doc, offset, count, 50, 20, anchor=90, middle_from=97)
+    assert ctx.before == "".join(LINES[90:97])
+    assert ctx.typed == "".join(LINES[97:100])
+    assert ctx.prefix == plain.prefix  # the same text, laid out differently
+    assert ctx.suffix == plain.suffix
+    assert (ctx.prefix_end_line, plain.prefix_end_line) == (97, 100)
+    # before the window's start, or not before the cursor's line: nothing is kept apart
+    for middle_from in (80, 100, 120):
+        other = build_context(doc, offset, count, 50, 20, anchor=90, middle_from=middle_from)
+        assert other.typed == "" and other.before == plain.before

@@ -22,3 +22,22 @@ def test_indentation_alone_stays_with_the_prefix():
 
 def test_a_line_start_has_nothing_to_place():
     assert split("") == (BEFORE, "")
+
+
+def split_typed(line: str, middle_from: int) -> tuple[str, str]:
+    doc = Document(uri="file:///w/a.py", text=BEFORE + line + "\n", version=1, language_id="python")
+    ctx = build_context(doc, len(BEFORE + line), estimate_tokens, 768, 192, middle_from=middle_from)
+    return _split_head(ctx)
+
+
+def test_lines_typed_since_the_cached_prompt_go_after_the_marker_with_the_line():
+    # the loop's line was typed after the prompt the cache holds (middle_from = 1)
+    loop = "    for x in xs:\n"
+    assert split_typed("        total += ", 1) == ("def f(xs):\n", loop + "        total += ")
+    # indentation alone goes with them: the prefix part must stay what the cache holds
+    assert split_typed("        ", 1) == ("def f(xs):\n", loop + "        ")
+
+
+def test_middle_from_at_the_cursor_line_or_outside_the_window_changes_nothing():
+    assert split_typed("        total += ", 2) == (BEFORE, "        total += ")
+    assert split_typed("        total += ", 5) == (BEFORE, "        total += ")

@@ -93,6 +93,19 @@ def test_kv_cache_prefix_is_reused_between_consecutive_requests(engine):
     assert st.evaluated_tokens <= 3
 
 
+def test_cached_prefix_counts_the_prompt_tokens_the_cache_holds(engine):
+    engine.prefill(ADD, CancelToken())
+    tokens = engine.tokenize(ADD)
+    assert engine.cached_prefix(ADD) == len(tokens)
+    # it holds the start (the last token may merge with what follows it)
+    assert engine.cached_prefix(ADD + "a + b") >= len(tokens) - 1
+    changed = QWEN.build("def add(a, c):\n", "\n\nprint(add(1, 2))\n", "    return ")
+    pairs = zip(tokens, engine.tokenize(changed), strict=False)
+    common = next(i for i, (a, b) in enumerate(pairs) if a != b)
+    assert engine.cached_prefix(changed) == common
+    assert engine.cached_prefix("something else") == 0
+
+
 def test_cancel_between_tokens(engine):
     cancel = CancelToken()
     pieces = []
