@@ -4,10 +4,12 @@ pause before starting the engine.
 On a laptop CPU an engine job that is cancelled by the next keystroke still holds the
 engine until its current prompt chunk is evaluated (up to ~0.6 s on 2 cores), so the
 keystroke the user does wait for starts late. A request is therefore held back
-(``delay``) when the recent keystrokes in its document came faster than the engine's
-recent answers; a newer request in the meantime supersedes it without an engine call.
-A user who types slower than the engine answers (and every closed-loop client that
-waits for each answer) is never delayed.
+(``delay``) when it came while an earlier request for its document was still being
+answered and the recent keystrokes there came faster than the engine's recent
+answers; a newer request in the meantime supersedes it without an engine call. A
+user who types slower than the engine answers, and every closed-loop client that
+waits for each answer, is never delayed (nor is a keystroke after quick answers from
+the typed-ahead cache: their gaps are short, but nothing was waiting).
 
 The wait is 1.5x the typical gap between keystrokes, clamped to
 [``MIN_DELAY_MS``, ``max_ms``] (Tabby's editor plugins scale a 200 ms base by 1.5-3
@@ -36,6 +38,9 @@ class Debouncer:
     _gaps: dict[str, float] = field(default_factory=dict)  # uri -> moving average gap
     _last: dict[str, float] = field(default_factory=dict)  # uri -> last request time (s)
     _tickets: dict[str, int] = field(default_factory=dict)  # uri -> requests so far
+    _open: dict[str, int] = field(default_factory=dict)  # uri -> requests not yet answered
+    # uri -> whether its newest request came while another was not yet answered
+    _overlap: dict[str, bool] = field(default_factory=dict)
 
     def arrived(self, uri: str, now: float) -> int:
         """A request for ``uri`` came at ``now`` (seconds); returns its ticket."""
@@ -49,7 +54,17 @@ class Debouncer:
                 self._gaps.pop(uri, None)  # after a pause the first keystroke goes at once
         ticket = self._tickets.get(uri, 0) + 1
         self._tickets[uri] = ticket
+        self._overlap[uri] = self._open.get(uri, 0) > 0
+        self._open[uri] = self._open.get(uri, 0) + 1
         return ticket
+
+    def finished(self, uri: str) -> None:
+        """A request for ``uri`` was answered (whatever the answer)."""
+        left = self._open.get(uri, 0) - 1
+        if left > 0:
+            self._open[uri] = left
+        else:
+            self._open.pop(uri, None)
 
     def answered(self, engine_ms: float) -> None:
         """The engine answered a request in ``engine_ms``."""
@@ -60,6 +75,8 @@ class Debouncer:
         gap = self._gaps.get(uri)
         if self.max_ms <= 0 or gap is None or self.engine_ms is None:
             return 0.0
+        if not self._overlap.get(uri):
+            return 0.0  # nothing was waiting for an answer when it came
         if gap >= self.engine_ms:
             return 0.0  # the engine keeps up with the typing
         return min(self.max_ms, max(MIN_DELAY_MS, 1.5 * gap)) / 1000
@@ -69,5 +86,5 @@ class Debouncer:
         return self._tickets.get(uri, 0) != ticket
 
     def forget(self, uri: str) -> None:
-        for table in (self._gaps, self._last, self._tickets):
+        for table in (self._gaps, self._last, self._tickets, self._open, self._overlap):
             table.pop(uri, None)

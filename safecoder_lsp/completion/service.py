@@ -273,7 +273,10 @@ class CompletionService:
         request_id = uuid.uuid4().hex
         self.stats["requests"] += 1
         ticket = self.debounce.arrived(doc.uri, time.monotonic())
-        result = await self._complete(doc, offset, request_id, invoked, ticket)
+        try:
+            result = await self._complete(doc, offset, request_id, invoked, ticket)
+        finally:
+            self.debounce.finished(doc.uri)
         self.warmer.shown(doc, result.offset, result.text)
         result.latency_ms = (time.perf_counter() - started) * 1000
         self.stats[result.source] = self.stats.get(result.source, 0) + 1

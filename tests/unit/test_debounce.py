@@ -55,6 +55,20 @@ def test_the_wait_is_clamped_and_off_at_zero():
     assert d.delay("a") == 0
 
 
+def test_a_client_that_waits_for_each_answer_is_never_held_back():
+    # Quick answers (typed-ahead hits) make short gaps, but nothing was left waiting.
+    d = Debouncer(300)
+    d.answered(400)
+    for i in range(5):
+        d.arrived("a", i * 0.005)
+        d.finished("a")
+    d.arrived("a", 0.03)
+    assert d.delay("a") == 0
+    # A keystroke while the last request is still being answered is held back.
+    d.arrived("a", 0.035)
+    assert d.delay("a") == pytest.approx(MIN_DELAY_MS / 1000)
+
+
 def test_a_pause_resets_the_typing_speed():
     d = Debouncer(300)
     d.answered(400)
