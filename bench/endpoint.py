@@ -203,7 +203,10 @@ def _llama_cpp_python(port: int, args: argparse.Namespace, model: Path) -> list[
 
 
 def _llama_server(port: int, args: argparse.Namespace, model: Path) -> list[str]:
-    from tests.support.llama_server import binary
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:  # tests/support imports its siblings as ``support.*``
+        sys.path.insert(0, tests)
+    from support.llama_server import binary
 
     # 4096 tokens of KV per slot, as ours has (llama-server splits -c across slots).
     return [
