@@ -3,7 +3,7 @@
 Each entry is an LSP language id with the file name suffixes that mean it, whether
 it is code (indexed for attribution, read for repository context) or markup / data
 (recognised, e.g. by ``safecoder-lsp complete FILE``, but never indexed), whether
-its blocks are made by indentation, and whether ``#`` starts its comments. The
+its blocks are made by indentation, and what starts a line comment. The
 suffix lists of the attribution indexer and the repository-context reader, the
 file-to-language guess of the CLI and the language sets of the post-processing
 filters all come from here: adding a language is one line below.
@@ -21,17 +21,19 @@ from pathlib import PurePath
 class Language:
     id: str  # the LSP language id
     suffixes: tuple[str, ...]  # lower case, with the dot; the first is the usual one
+    comment: str = "//"  # what starts a line comment ("": the language has none)
     code: bool = True  # False: markup or data
     indented: bool = False  # blocks by indentation (the indentation cut applies)
-    hash_comment: bool = False  # "#" starts a line comment
 
 
-def _lang(id_: str, *suffixes: str, **flags: bool) -> Language:
-    return Language(id_, suffixes, **flags)
+def _lang(id_: str, *suffixes: str, comment: str = "//", **flags: bool) -> Language:
+    return Language(id_, suffixes, comment, **flags)
 
+
+HASH, DASHES = "#", "--"
 
 REGISTRY: tuple[Language, ...] = (
-    _lang("python", ".py", ".pyi", indented=True, hash_comment=True),
+    _lang("python", ".py", ".pyi", comment=HASH, indented=True),
     _lang("javascript", ".js", ".mjs", ".cjs"),
     _lang("javascriptreact", ".jsx"),
     _lang("typescript", ".ts", ".mts", ".cts"),
@@ -45,34 +47,37 @@ REGISTRY: tuple[Language, ...] = (
     _lang("java", ".java"),
     _lang("kotlin", ".kt", ".kts"),
     _lang("csharp", ".cs"),
-    _lang("ruby", ".rb", hash_comment=True),
+    _lang("ruby", ".rb", comment=HASH),
     _lang("php", ".php"),
-    _lang("lua", ".lua"),
-    _lang("shellscript", ".sh", ".bash", hash_comment=True),
+    _lang("lua", ".lua", comment=DASHES),
+    _lang("shellscript", ".sh", ".bash", comment=HASH),
     _lang("swift", ".swift"),
     _lang("scala", ".scala"),
-    _lang("sql", ".sql"),
+    _lang("sql", ".sql", comment=DASHES),
     _lang("dart", ".dart"),
-    _lang("elixir", ".ex", ".exs", hash_comment=True),
-    _lang("erlang", ".erl"),
-    _lang("haskell", ".hs", indented=True),
-    _lang("ocaml", ".ml"),
-    _lang("clojure", ".clj"),
-    _lang("r", ".r", hash_comment=True),
-    _lang("julia", ".jl", hash_comment=True),
+    _lang("elixir", ".ex", ".exs", comment=HASH),
+    _lang("erlang", ".erl", comment="%"),
+    _lang("haskell", ".hs", comment=DASHES, indented=True),
+    _lang("ada", ".adb", ".ads", comment=DASHES),
+    _lang("ocaml", ".ml", comment=""),
+    _lang("clojure", ".clj", comment=";"),
+    _lang("r", ".r", comment=HASH),
+    _lang("julia", ".jl", comment=HASH),
     _lang("vue", ".vue"),
     _lang("svelte", ".svelte"),
     _lang("zig", ".zig"),
-    _lang("nim", ".nim", indented=True, hash_comment=True),
-    _lang("perl", ".pl", ".pm", hash_comment=True),
-    _lang("coffeescript", ".coffee", indented=True, hash_comment=True),
+    _lang("nim", ".nim", comment=HASH, indented=True),
+    _lang("perl", ".pl", ".pm", comment=HASH),
+    _lang("coffeescript", ".coffee", comment=HASH, indented=True),
     _lang("fsharp", ".fs", ".fsx", indented=True),
-    _lang("yaml", ".yaml", ".yml", code=False, indented=True, hash_comment=True),
-    _lang("toml", ".toml", code=False, hash_comment=True),
-    _lang("json", ".json", code=False),
-    _lang("markdown", ".md", code=False),
-    _lang("html", ".html", ".htm", code=False),
-    _lang("css", ".css", code=False),
+    _lang("dockerfile", ".dockerfile", comment=HASH, code=False),
+    _lang("makefile", ".mk", comment=HASH, code=False),
+    _lang("yaml", ".yaml", ".yml", comment=HASH, code=False, indented=True),
+    _lang("toml", ".toml", comment=HASH, code=False),
+    _lang("json", ".json", comment="", code=False),
+    _lang("markdown", ".md", comment="", code=False),
+    _lang("html", ".html", ".htm", comment="", code=False),
+    _lang("css", ".css", comment="", code=False),
 )
 
 BY_ID: dict[str, Language] = {lang.id: lang for lang in REGISTRY}
@@ -84,10 +89,19 @@ CODE_SUFFIXES: frozenset[str] = frozenset(
 )
 #: Language ids whose blocks are made by indentation.
 INDENTED: frozenset[str] = frozenset(lang.id for lang in REGISTRY if lang.indented)
-#: Language ids with "#" line comments ("sh" and "bash" as some clients name shell).
-HASH_COMMENT: frozenset[str] = frozenset(
-    [*(lang.id for lang in REGISTRY if lang.hash_comment), "sh", "bash"]
-)
+#: Line comment markers by language id ("sh" and "bash": what some clients call shell).
+LINE_COMMENT: dict[str, str] = {
+    **{lang.id: lang.comment for lang in REGISTRY if lang.comment},
+    "sh": HASH,
+    "bash": HASH,
+}
+DEFAULT_COMMENT = "//"  # for a language id the registry does not know
+
+
+def comment_of(language: str) -> str:
+    """The line comment marker of ``language`` ("//" when unknown, "" when it has none)."""
+    lang = BY_ID.get(language)
+    return lang.comment if lang else LINE_COMMENT.get(language, DEFAULT_COMMENT)
 
 
 def language_of(path: str | PurePath) -> str:

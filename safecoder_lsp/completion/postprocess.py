@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from languages import HASH_COMMENT, INDENTED
+from languages import DEFAULT_COMMENT, INDENTED, comment_of
 from safecoder_lsp.completion.syntax import error_count, has_grammar
 
 OPEN = {"(": ")", "[": "]", "{": "}"}
@@ -64,7 +64,7 @@ class FilterContext:
 
     @property
     def comment(self) -> str:
-        return "#" if self.language in HASH_COMMENT else "//"
+        return comment_of(self.language) or DEFAULT_COMMENT
 
 
 Filter = Callable[[str, FilterContext], str]

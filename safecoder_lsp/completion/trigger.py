@@ -15,27 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from languages import DEFAULT_COMMENT, comment_of
+
 CLOSERS_AFTER_CURSOR = set(")]}>\"'`;,: \t")
-
-LINE_COMMENT = {
-    "python": ("#",),
-    "shellscript": ("#",),
-    "sh": ("#",),
-    "bash": ("#",),
-    "ruby": ("#",),
-    "yaml": ("#",),
-    "toml": ("#",),
-    "perl": ("#",),
-    "r": ("#",),
-    "dockerfile": ("#",),
-    "makefile": ("#",),
-    "lua": ("--",),
-    "sql": ("--",),
-    "haskell": ("--",),
-}
-C_LIKE_COMMENT = ("//",)
-
-HASH_COMMENT_LANGS = {k for k, v in LINE_COMMENT.items() if v == ("#",)}
 
 
 @dataclass(frozen=True)
@@ -45,7 +27,7 @@ class TriggerDecision:
 
 
 def comment_markers(language: str) -> tuple[str, ...]:
-    return LINE_COMMENT.get(language, C_LIKE_COMMENT)
+    return (comment_of(language) or DEFAULT_COMMENT,)
 
 
 def _scan_line(line_prefix: str, language: str) -> tuple[bool, str]:

@@ -8,53 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.fim import FimTemplate
+from languages import LINE_COMMENT
 from safecoder_lsp.repo_context.select import Snippet
-
-# Line comment markers by language id; a language not listed gets no comment snippets.
-LINE_COMMENTS: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "python",
-            "ruby",
-            "shellscript",
-            "perl",
-            "r",
-            "toml",
-            "yaml",
-            "elixir",
-            "julia",
-            "nim",
-            "coffeescript",
-        ],
-        "#",
-    ),
-    **dict.fromkeys(["lua", "sql", "haskell", "ada"], "--"),
-    **dict.fromkeys(
-        [
-            "c",
-            "cpp",
-            "csharp",
-            "java",
-            "javascript",
-            "javascriptreact",
-            "typescript",
-            "typescriptreact",
-            "go",
-            "rust",
-            "kotlin",
-            "swift",
-            "scala",
-            "dart",
-            "php",
-            "objective-c",
-            "objective-cpp",
-            "zig",
-            "vue",
-            "svelte",
-        ],
-        "//",
-    ),
-}
 
 
 def _ended(text: str) -> str:
@@ -86,7 +41,7 @@ def layout(
         return ""
     if template.repo_format:
         return repo_layout(template, snippets, repo, path)
-    marker = LINE_COMMENTS.get(language)
+    marker = LINE_COMMENT.get(language)  # none: no comment snippets
     if template.context_comments and marker:
         return comment_layout(snippets, marker)
     return ""

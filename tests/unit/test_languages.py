@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import languages
 from attribution import sources
-from safecoder_lsp.completion import postprocess
-from safecoder_lsp.repo_context import workspace
+from safecoder_lsp.completion import postprocess, trigger
+from safecoder_lsp.repo_context import layout, workspace
+from safecoder_lsp.repo_context.select import Snippet
 
 
 def test_every_suffix_names_one_language_and_is_lower_case_with_a_dot():
@@ -39,12 +40,30 @@ def test_the_indexer_and_the_context_reader_read_the_same_files():
     assert workspace.CODE_SUFFIXES is languages.CODE_SUFFIXES
 
 
-def test_the_filters_take_comment_style_and_indentation_from_the_registry():
+def test_comment_markers():
+    assert languages.comment_of("python") == "#"
+    assert languages.comment_of("lua") == "--"
+    assert languages.comment_of("go") == "//"
+    assert languages.comment_of("bash") == "#"  # what some clients call shell
+    assert languages.comment_of("json") == ""  # none
+    assert languages.comment_of("brainfuck") == languages.DEFAULT_COMMENT
+    assert "json" not in languages.LINE_COMMENT
+
+
+def test_the_filters_trigger_and_context_layout_take_comments_from_the_registry():
     def ctx(language: str) -> postprocess.FilterContext:
         return postprocess.FilterContext(prefix="", suffix="", language=language)
 
     assert ctx("python").comment == "#"
-    assert ctx("elixir").comment == "#"
-    assert ctx("go").comment == "//"
+    assert ctx("sql").comment == "--"
+    assert ctx("json").comment == "//"  # never empty: it is searched for in code
+    assert trigger.in_comment("x = 1  # note ", "python")
+    assert trigger.in_comment("local x = 1 -- note ", "lua")
+    assert not trigger.in_comment("x = 1  # note ", "go")
+    snippet = Snippet(path="lib/a.lua", text="local y = 2\n", kind="chunk")
+    assert layout.comment_layout([snippet], languages.LINE_COMMENT["lua"]).startswith("-- ")
+
+
+def test_indentation_languages():
     assert "python" in languages.INDENTED and "yaml" in languages.INDENTED
     assert "javascript" not in languages.INDENTED
