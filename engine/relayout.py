@@ -8,6 +8,11 @@ well (2-core AMD EPYC: 1 row 17.6 ms, 4 rows 55.8 ms; bench/RESULTS.md). The sam
 numbers stored as 16-bit floats go through llama.cpp's 16-bit matrix kernels,
 which do (4 rows 38.2 ms, 16 rows 77.9 instead of 97.6).
 
+That held on the EPYC (AVX512 with AVX512_BF16); on a 2-core Intel Xeon with AVX512
+but no AVX512_BF16 the copy lost at every load (team endpoint requests/s 1.46 / 2.17
+/ 3.40 against 2.95 / 3.33 / 4.12 with the file as it is, 1 / 4 / 16 clients), so
+``choose`` asks for both.
+
 ``derive`` writes such a copy: every Q5_0 / Q8_0 matrix except the token embedding
 (a lookup, never multiplied) is dequantized exactly as ggml does and rounded once
 to F16 (the blocks decoded by llama.cpp's ``gguf`` package); everything else is
@@ -114,7 +119,11 @@ def choose(
         return ORIGINAL, "one request at a time: nothing is batched"
     if "AVX512 = 1" not in system_info:
         return ORIGINAL, "this CPU has no AVX512 (16-bit matrices were measured with it)"
-    return SIXTEEN_BIT, "batched decoding on a CPU with AVX512"
+    if "AVX512_BF16 = 1" not in system_info:
+        # Paid on an AMD EPYC with AVX512_BF16; lost on an Intel Xeon with AVX512 but
+        # without it (bench/RESULTS.md, 2026-12-07): not a property of AVX512 alone.
+        return ORIGINAL, "this CPU has no AVX512_BF16 (16-bit matrices paid only with it)"
+    return SIXTEEN_BIT, "batched decoding on a CPU with AVX512 and AVX512_BF16"
 
 
 # -- dequantization ----------------------------------------------------------------------

@@ -3,10 +3,11 @@
 The prefix window is whole lines before the cursor's line, nearest first, up to
 ``prefix_tokens``; the suffix window is the rest of the cursor's line and whole
 lines after it up to ``suffix_tokens``. The text typed on the cursor's line
-(``line_head``) is kept apart so the prompt can put it last, and so can whole lines
-just typed (``typed``: from ``middle_from`` to the cursor's line), which the prompt
-puts after its middle marker while the engine's cache holds the prompt from before
-they were typed (completion/service.py).
+(``line_head``) is kept apart so the prompt can put it last, and so are the whole
+lines from ``middle_from`` to the cursor's line (``typed``), which the prompt puts
+after its middle marker too: the few lines before the cursor's line always
+(``completion.lead_lines``), and more while the engine's cache holds the prompt from
+before they were typed (``completion.middle_lines``; completion/service.py).
 
 Stability is what makes the engine fast: consecutive keystrokes should produce
 prompts whose start is byte-identical, so the KV cache is reused. The prefix
@@ -137,8 +138,8 @@ def build_context(
     middle_from: int | None = None,
 ) -> CompletionContext:
     """The context of a request at ``offset``; ``anchor``: the prefix window's sticky
-    start; ``middle_from``: the first of the lines to put in ``typed`` (when it lies
-    inside the prefix window)."""
+    start; ``middle_from``: the first of the lines to put in ``typed`` (at the prefix
+    window's start when it lies before it)."""
     line, _ = doc.position_at(offset, "utf-32")
     line_start, line_end = doc.line_span(line)
     head = doc.text[line_start:offset]
@@ -154,8 +155,8 @@ def build_context(
     end = choose_end(doc, line, count, suffix_tokens)
     starts = doc._starts
     split = line_start
-    if middle_from is not None and start <= middle_from < line:
-        split = starts[middle_from]
+    if middle_from is not None and middle_from < line:
+        split = starts[max(start, middle_from)]
     before, typed = doc.text[starts[start] : split], doc.text[split:line_start]
     after = ""
     if end > line:

@@ -235,6 +235,14 @@ class CompletionConfig:
         lo=0,
         hi=64,
     )
+    lead_lines: int = _opt(
+        3,
+        "whole lines before the cursor's line that the prompt puts after its middle "
+        "marker, with the text typed on the line, for the model to continue as its own "
+        "answer (0 = the usual fill-in-the-middle prompt)",
+        lo=0,
+        hi=64,
+    )
 
 
 @dataclass(frozen=True)

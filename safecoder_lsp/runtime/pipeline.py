@@ -39,6 +39,7 @@ def completion_settings(config: Config) -> CompletionSettings:
         warm=c.warm,
         cold_prefix_fraction=c.cold_prefix_fraction,
         middle_lines=c.middle_lines,
+        lead_lines=c.lead_lines,
         include_code_in_logs=config.log.include_code,
         context_tokens=context_budget(config),
     )

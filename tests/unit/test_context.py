@@ -64,7 +64,10 @@ def test_lines_from_middle_from_are_kept_apart_and_the_prefix_is_whole():
     assert ctx.prefix == plain.prefix  # the same text, laid out differently
     assert ctx.suffix == plain.suffix
     assert (ctx.prefix_end_line, plain.prefix_end_line) == (97, 100)
-    # before the window's start, or not before the cursor's line: nothing is kept apart
-    for middle_from in (80, 100, 120):
+    # before the window's start: the whole window is kept apart
+    whole = build_context(doc, offset, count, 50, 20, anchor=90, middle_from=80)
+    assert whole.before == "" and whole.typed == plain.before
+    # not before the cursor's line: nothing is
+    for middle_from in (100, 120):
         other = build_context(doc, offset, count, 50, 20, anchor=90, middle_from=middle_from)
         assert other.typed == "" and other.before == plain.before

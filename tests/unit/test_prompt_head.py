@@ -41,3 +41,4 @@ def test_lines_typed_since_the_cached_prompt_go_after_the_marker_with_the_line()
 def test_middle_from_at_the_cursor_line_or_outside_the_window_changes_nothing():
     assert split_typed("        total += ", 2) == (BEFORE, "        total += ")
     assert split_typed("        total += ", 5) == (BEFORE, "        total += ")
+    assert split_typed("        total += ", -3) == ("", BEFORE + "        total += ")

@@ -89,7 +89,8 @@ def test_plan_converts_a_tied_embedding_it_multiplies_by():
     assert relayout.plan(meta) == {"token_embd.weight": relayout.F16}
 
 
-AVX512 = "CPU : AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 0 | "
+AVX512 = "CPU : AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 | "  # an AMD EPYC (Zen 4)
+AVX512_NO_BF16 = "CPU : AVX2 = 1 | AVX512 = 1 | AVX512_VNNI = 1 | "  # an Intel Xeon
 AVX2 = "CPU : AVX2 = 1 | FMA = 1 | "
 CONVERTIBLE = _meta(("blk.0.attn_q.weight", (896, 896), relayout.Q5_0))
 K_QUANTS_ONLY = _meta(("blk.0.attn_q.weight", (4864, 896), Q4_K))
@@ -102,6 +103,7 @@ K_QUANTS_ONLY = _meta(("blk.0.attn_q.weight", (4864, 896), Q4_K))
         ("auto", -1, 16, AVX512, CONVERTIBLE, "original", "GPU"),
         ("auto", 0, 1, AVX512, CONVERTIBLE, "original", "one request at a time"),
         ("auto", 0, 16, AVX2, CONVERTIBLE, "original", "no AVX512"),
+        ("auto", 0, 16, AVX512_NO_BF16, CONVERTIBLE, "original", "no AVX512_BF16"),
         ("auto", 0, 16, AVX512, K_QUANTS_ONLY, "original", "no Q5_0/Q8_0"),
         ("16bit", -1, 16, AVX2, CONVERTIBLE, "16bit", "asked for"),
         ("original", 0, 16, AVX512, CONVERTIBLE, "original", "asked for"),
