@@ -58,3 +58,29 @@ async def test_a_new_line_reuses_the_text_after_the_cursor(clean_env):
 async def test_without_middle_lines_a_new_line_evaluates_the_suffix_again(clean_env):
     _, second, _ = await type_two_lines(clean_env, middle_lines=0)
     assert second["evaluated_tokens"] > 100, second
+
+
+async def test_an_empty_line_in_a_body_gets_an_indented_statement(clean_env):
+    # HumanEval/26 with its first body line missing (MIT, openai/human-eval). The lead
+    # lines end with a line break; healing it forced code right after it, at column 0:
+    # this hole got "!" (and others "python" or a comment), where the raw model writes
+    # the indented statement.
+    text = (
+        "from typing import List\n\n\n"
+        "def remove_duplicates(numbers: List[int]) -> List[int]:\n"
+        '    """ From a list of integers, remove all elements that occur more than once.\n'
+        "    Keep order of elements left the same as in the input.\n"
+        "    >>> remove_duplicates([1, 2, 3, 2, 4])\n"
+        "    [1, 3, 4]\n"
+        '    """\n'
+        "    import collections\n"
+        "\n"
+        "    return [n for n in numbers if c[n] <= 1]\n"
+    )
+    async with session(clean_env, caps("vscode")) as client:
+        await engine_ready(client, timeout=120)
+        open_doc(client, URI, text)
+        items = await inline(client, URI, 10, 0)
+    assert items, "no suggestion"
+    first = items[0].insert_text.split("\n")[0]
+    assert first.startswith("    ") and first.strip(), items[0].insert_text
