@@ -66,7 +66,7 @@ class CompletionSettings:
     cache_size: int = 256
     debounce_max_ms: int = 300
     warm: bool = True
-    cold_prefix_fraction: float = 0.4
+    cold_prefix_fraction: float = 1.0
     middle_lines: int = 8
     lead_lines: int = 3
     include_code_in_logs: bool = False

@@ -220,7 +220,7 @@ class CompletionConfig:
         "typing), at the lowest priority; embedded engine only",
     )
     cold_prefix_fraction: float = _opt(
-        0.4,
+        1.0,
         "part of prefix_tokens used by the first request in a file the engine's cache "
         "does not hold (later requests grow the window from its start)",
         lo=0.05,

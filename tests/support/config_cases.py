@@ -51,7 +51,7 @@ EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
     "completion.cache_size": ("int", 256),
     "completion.debounce_max_ms": ("int", 300),
     "completion.warm": ("bool", True),
-    "completion.cold_prefix_fraction": ("float", 0.4),
+    "completion.cold_prefix_fraction": ("float", 1.0),
     "completion.middle_lines": ("int", 8),
     "completion.lead_lines": ("int", 3),
     "context.enabled": ("bool", True),
