@@ -117,6 +117,21 @@ class _Plan:
         """The prompt's prefix part and the text after its middle marker."""
         return _split_head(self.ctx)
 
+    @property
+    def indent(self) -> str:
+        """Indentation typed on the line that the prompt leaves out (see _split_head):
+        the model writes its own, and this much of it is taken off its answer."""
+        ctx = self.ctx
+        return ctx.line_head if ctx.typed and not ctx.line_head.strip() else ""
+
+
+def _typed_off(text: str, indent: str) -> str:
+    """The model's answer without the indentation already typed (``_Plan.indent``);
+    an answer indented less than that starts at the cursor."""
+    if not indent or text.startswith(indent):
+        return text[len(indent) :]
+    return text.lstrip(" \t")
+
 
 def _split_head(ctx: CompletionContext) -> tuple[str, str]:
     """(the prompt's prefix, the text after its middle marker). The text typed on the
@@ -125,8 +140,13 @@ def _split_head(ctx: CompletionContext) -> tuple[str, str]:
     where the model expects a line's start: healed after the marker, the model mostly
     wrote more whitespace, or code for another place (HumanEval block holes: 8 of 50
     suggestions empty, where the prefix layout answered all 8). Whole lines typed
-    since the cache held the prompt (``ctx.typed``) go after the marker too."""
+    since the cache held the prompt (``ctx.typed``) go after the marker too; then
+    indentation alone is left out: after those lines' line break the model writes a
+    line's indentation itself (typed after the marker, unhealed, the model's first
+    token added a space: " raise ...", repository benchmark line holes 0 exact)."""
     if ctx.typed:
+        if ctx.line_head and not ctx.line_head.strip():
+            return ctx.before, ctx.typed
         return ctx.before, ctx.typed + ctx.line_head
     if ctx.line_head and not ctx.line_head.strip():
         return ctx.prefix, ""
@@ -338,7 +358,7 @@ class CompletionService:
             )
 
         # 6. Post-process.
-        text = postprocess(result.text, plan.filters)
+        text = postprocess(_typed_off(result.text, plan.indent), plan.filters)
         if result.stats.stop_reason not in (StopReason.TIME_BUDGET, StopReason.CANCELLED):
             self.cache.put(plan.key, text)  # judged again on every hit: the policy may change
 
@@ -533,7 +553,11 @@ class CompletionService:
             # lead lines' last line break: code at column 0; HumanEval single-line
             # 0.52 against 0.78 unhealed; bench/RESULTS.md).
             heal=bool(ctx.line_head.strip()),
-            should_stop=(lambda text: block_finished(text, fctx)) if plan.mode == "multi" else None,
+            should_stop=(
+                (lambda text: block_finished(_typed_off(text, plan.indent), fctx))
+                if plan.mode == "multi"
+                else None
+            ),
         )
         job = self.worker.submit(doc.uri, request)
         self._last_prompt = plan.prompt

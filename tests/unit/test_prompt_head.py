@@ -1,7 +1,7 @@
 """Where the text typed on the cursor's line goes in the prompt (service._split_head)."""
 
 from safecoder_lsp.completion.context import build_context, estimate_tokens
-from safecoder_lsp.completion.service import _split_head
+from safecoder_lsp.completion.service import _split_head, _typed_off
 from safecoder_lsp.documents import Document
 
 BEFORE = "def f(xs):\n    for x in xs:\n"
@@ -34,11 +34,19 @@ def test_lines_typed_since_the_cached_prompt_go_after_the_marker_with_the_line()
     # the loop's line was typed after the prompt the cache holds (middle_from = 1)
     loop = "    for x in xs:\n"
     assert split_typed("        total += ", 1) == ("def f(xs):\n", loop + "        total += ")
-    # indentation alone goes with them: the prefix part must stay what the cache holds
-    assert split_typed("        ", 1) == ("def f(xs):\n", loop + "        ")
+    # indentation alone is left out: the model writes it after the line break
+    assert split_typed("        ", 1) == ("def f(xs):\n", loop)
 
 
 def test_middle_from_at_the_cursor_line_or_outside_the_window_changes_nothing():
     assert split_typed("        total += ", 2) == (BEFORE, "        total += ")
     assert split_typed("        total += ", 5) == (BEFORE, "        total += ")
     assert split_typed("        total += ", -3) == ("", BEFORE + "        total += ")
+
+
+def test_the_typed_indentation_is_taken_off_the_answer():
+    assert _typed_off("        total += x\n", "        ") == "total += x\n"
+    assert _typed_off("            total += x", "        ") == "    total += x"  # deeper
+    assert _typed_off("    return total", "        ") == "return total"  # shallower
+    assert _typed_off("\n        x = 1", "    ") == "\n        x = 1"  # a blank line first
+    assert _typed_off("  x", "") == "  x"  # nothing left out
