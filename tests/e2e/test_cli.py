@@ -55,9 +55,12 @@ def test_complete_with_a_workspace_and_an_open_file(tmp_path, clean_env):
     assert prompt.startswith(f"<|repo_name|>{tmp_path.name}\n<|file_sep|>")
     assert "<|file_sep|>geo.py\ndef haversine_km(lat_a, lon_a, lat_b, lon_b, *, earth" in prompt
     assert "<|file_sep|>elsewhere/units.py\ndef km_to_miles(km):" in prompt
-    assert "<|file_sep|>trip.py\n<|fim_prefix|>from geo import" in prompt
-    plain = run([*args, "--show-prompt"], env)
-    assert json.loads(plain.stdout)["prompt"].startswith("<|fim_prefix|>from geo import")
+    # the file's lines before the cursor are its lead lines: after the middle marker
+    assert "<|file_sep|>trip.py\n<|fim_prefix|><|fim_suffix|>" in prompt
+    assert "<|fim_middle|>from geo import haversine_km\n" in prompt
+    plain = json.loads(run([*args, "--show-prompt"], env).stdout)["prompt"]
+    assert plain.startswith("<|fim_prefix|><|fim_suffix|>")
+    assert "<|fim_middle|>from geo import" in plain
 
 
 def test_complete_from_stdin_plain_text(clean_env):

@@ -179,8 +179,9 @@ async def test_infill_requests_carry_the_typed_line_and_other_open_files(clean_e
         assert items and items[0].insert_text == "a + b"
     path, body = Faulty.bodies[-1]
     assert path == "/infill"
-    assert body["input_prefix"] == "def add0(a, b):\n"
-    assert body["prompt"] == "    return"  # the typed line, without its trailing blank
+    # the lead line before the cursor's goes after the middle marker with the typed line
+    assert body["input_prefix"] == ""
+    assert body["prompt"] == "def add0(a, b):\n    return"  # without the trailing blank
     assert body["input_suffix"].startswith("\n")
     # Repository context: the other open file that shares names with this one.
     assert body["input_extra"] == [{"filename": "util.py", "text": UTIL}]

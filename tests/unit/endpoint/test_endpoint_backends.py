@@ -59,11 +59,11 @@ def test_auto_weights_that_cannot_be_made_fall_back_to_the_file(
 
     (tmp_path / "models").write_text("a file where the model directory should be")
     monkeypatch.setenv("SAFECODER_MODEL_DIR", str(tmp_path / "models"))
-    cpu = "CPU : AVX2 = 1 | AVX512 = 1 | "  # where auto picks 16bit
+    cpu = "CPU : AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 | "  # where auto picks 16bit
     path, label = weights_for(model_path, "auto", Config(), 4, system_info=cpu)
     assert (path, label) == (model_path, "original")
     err = capsys.readouterr().err
-    assert "weights: 16-bit matrices (batched decoding on a CPU with AVX512)" in err
+    assert "weights: 16-bit matrices (batched decoding on a CPU with AVX512 and " in err
     assert "warning: cannot make the directory for the 16-bit copy" in err
     assert "Serving the original weights." in err
     # Asked for explicitly, the same failure stops the start with the way out.
