@@ -73,6 +73,7 @@ from engine.base import (
     GenerationStats,
     StopReason,
     StopWordMatcher,
+    common_prefix,
 )
 from engine.fairqueue import FairQueue, Policy
 from engine.fim import FimTemplate
@@ -510,7 +511,7 @@ class BatchedEngine:
         A short common prefix (the FIM marker, a license header) is not worth taking a
         slot whose cache another prompt may want back, unless it is the whole prompt.
         """
-        common = min(_common_prefix(slot.cached, tokens), len(tokens) - 1)
+        common = min(common_prefix(slot.cached, tokens), len(tokens) - 1)
         if common < MIN_REUSE and common < len(tokens) - 1:
             common = 0
         return common, slot.user == user, -slot.used
@@ -518,7 +519,7 @@ class BatchedEngine:
     def _start(self, seq: _Seq) -> None:
         """Keep the slot's KV for the common prefix, drop the rest."""
         slot = seq.slot
-        common = min(_common_prefix(slot.cached, seq.tokens), len(seq.tokens) - 1)
+        common = min(common_prefix(slot.cached, seq.tokens), len(seq.tokens) - 1)
         if common < len(slot.cached):
             if not self._lc.llama_memory_seq_rm(self._mem, slot.id, common, -1):
                 self._lc.llama_memory_seq_rm(self._mem, slot.id, -1, -1)
@@ -805,11 +806,3 @@ class BatchedEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

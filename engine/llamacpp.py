@@ -24,6 +24,7 @@ from engine.base import (
     GenerationStats,
     StopReason,
     StopWordMatcher,
+    common_prefix,
 )
 from engine.fim import FimTemplate
 from engine.llama_model import (
@@ -155,10 +156,11 @@ class LlamaCppEngine:
     def cached_prefix(self, prompt: str) -> int:
         """How many of ``prompt``'s first tokens the KV cache holds now. A hint for
         choosing between prompts: it may be read while another thread evaluates."""
-        tokens = np.asarray(self.tokenize(prompt), dtype=np.int64)
-        held = self._llm._input_ids[: min(self._llm.n_tokens, len(tokens))]
-        differ = np.flatnonzero(held != tokens[: len(held)])
-        return int(differ[0]) if len(differ) else len(held)
+        return self._held(self.tokenize(prompt))
+
+    def _held(self, tokens: list[int]) -> int:
+        """How many of ``tokens`` the KV cache holds, from the start."""
+        return common_prefix(self._llm._input_ids, tokens)
 
     def prefill(
         self, prompt: str, cancel: CancelToken, stats: GenerationStats | None = None
@@ -202,11 +204,8 @@ class LlamaCppEngine:
         was evaluated stays cached)."""
         size = chunk_size or self._eval_chunk
         llm = self._llm
-        common = 0
-        ids = llm._input_ids
-        limit = min(llm.n_tokens, len(tokens) - 1)  # re-evaluate the last token: fresh logits
-        while common < limit and ids[common] == tokens[common]:
-            common += 1
+        # the last token is evaluated again, for fresh logits
+        common = max(0, min(self._held(tokens), len(tokens) - 1))
         stats.reused_tokens = common
         llm.n_tokens = common
         pos = common

@@ -46,6 +46,11 @@ class CompletionContext:
         return self.before + self.typed + self.line_head
 
     @property
+    def indentation_only(self) -> bool:
+        """Only whitespace is typed on the cursor's line before the cursor (some)."""
+        return bool(self.line_head) and not self.line_head.strip()
+
+    @property
     def prefix_end_line(self) -> int:
         """The first line not in ``before``."""
         return self.cursor_line - self.typed.count("\n")

@@ -18,7 +18,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from engine import fim
-from engine.base import EngineError, FimParts, GenerationRequest, GenerationStats, StopReason
+from engine.base import (
+    EngineError,
+    FimParts,
+    GenerationRequest,
+    GenerationStats,
+    StopReason,
+    common_prefix,
+)
 from engine.fim import FimTemplate
 from engine.worker import EngineWorker, GenerationResult, WorkerState
 from safecoder_lsp.completion.attribution import Attributor
@@ -122,7 +129,7 @@ class _Plan:
         """Indentation typed on the line that the prompt leaves out (see _split_head):
         the model writes its own, and this much of it is taken off its answer."""
         ctx = self.ctx
-        return ctx.line_head if ctx.typed and not ctx.line_head.strip() else ""
+        return ctx.line_head if ctx.typed and ctx.indentation_only else ""
 
 
 def _typed_off(text: str, indent: str) -> str:
@@ -145,20 +152,10 @@ def _split_head(ctx: CompletionContext) -> tuple[str, str]:
     line's indentation itself (typed after the marker, unhealed, the model's first
     token added a space: " raise ...", repository benchmark line holes 0 exact)."""
     if ctx.typed:
-        if ctx.line_head and not ctx.line_head.strip():
-            return ctx.before, ctx.typed
-        return ctx.before, ctx.typed + ctx.line_head
-    if ctx.line_head and not ctx.line_head.strip():
+        return ctx.before, ctx.typed + ("" if ctx.indentation_only else ctx.line_head)
+    if ctx.indentation_only:
         return ctx.prefix, ""
     return ctx.before, ctx.line_head
-
-
-def _common_chars(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _refuse_binary(doc: Document, offset: int) -> None:
@@ -482,7 +479,7 @@ class CompletionService:
         keeps a user's last prompt, ours per slot)."""
         probe = getattr(self.worker.engine, "cached_prefix", None)
         if probe is None:
-            return _common_chars(prompt, self._last_prompt)
+            return common_prefix(prompt, self._last_prompt)
         try:
             return probe(prompt)
         except Exception:  # a hint only: the engine may be reloading
