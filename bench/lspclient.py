@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,16 @@ class BenchClient:
         return await self.client.workspace_execute_command_async(
             t.ExecuteCommandParams(command="safecoder.stats", arguments=[])
         )
+
+
+def lsp_options(pairs: list[str]) -> dict | None:
+    """``KEY=VALUE`` pairs as dotted initializationOptions; a value that is not JSON
+    is a string."""
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options or None

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench.humaneval_infill import Task, obvious_cut, raw_prompt
-from bench.lspclient import BenchClient
+from bench.lspclient import BenchClient, lsp_options
 from bench.repo_projects import PROJECTS, fetch, read_files, split_of
 from bench.repo_score import edit_similarity, exact_match, summarize
 from bench.repo_tasks import KINDS, RepoTask, build_tasks
@@ -289,19 +289,6 @@ def summary_rows(report: dict) -> list[str]:
             f"{s['edit_similarity']:.3f} | {s['p50_ms']:.0f} |"
         )
     return lines
-
-
-def lsp_options(pairs: list[str]) -> dict | None:
-    """``KEY=VALUE`` pairs as dotted initializationOptions; a value that is not JSON
-    is a string."""
-    options = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options or None
 
 
 def _parser() -> argparse.ArgumentParser:
