@@ -357,7 +357,11 @@ def run_raw(
     return out
 
 
-async def run_lsp(tasks: list[Task], init_options=None) -> list[tuple[str, float]]:
+async def run_lsp(
+    tasks: list[Task], init_options=None, invoked: bool = False
+) -> list[tuple[str, float]]:
+    """Each task in a newly opened file; ``invoked``: asked as an explicit request (the
+    user pressed the suggest key), not as the editor's automatic one."""
     client = BenchClient(init_options=init_options)
     await client.start()
     out = []
@@ -369,7 +373,7 @@ async def run_lsp(tasks: list[Task], init_options=None) -> list[tuple[str, float
             line = task.prefix.count("\n")
             column = len(task.prefix) - (task.prefix.rfind("\n") + 1)
             t0 = time.perf_counter()
-            text = await client.inline(uri, line, column)
+            text = await client.inline(uri, line, column, invoked)
             out.append((text, (time.perf_counter() - t0) * 1000))
             client.close(uri)
     finally:
@@ -428,6 +432,11 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="a server setting (dotted key, JSON value), e.g. completion.time_budget_ms=30000",
     )
+    parser.add_argument(
+        "--invoked",
+        action="store_true",
+        help="ask as an explicit request (the suggest key), as a user must inside a word",
+    )
     args = parser.parse_args()
     from bench import model_path as default_model_path
 
@@ -441,7 +450,8 @@ def main() -> int:
         report["raw_layout"] = args.raw_layout
     if not args.skip_lsp:
         report["lsp_options"] = lsp_options(args.lsp_option)
-        lsp = asyncio.run(run_lsp(tasks, report["lsp_options"]))
+        report["invoked"] = args.invoked
+        lsp = asyncio.run(run_lsp(tasks, report["lsp_options"], args.invoked))
         report["lsp"] = score(tasks, lsp)
         report["lsp_texts"] = [r[0] for r in lsp]
     report["seconds"] = time.time() - started
