@@ -40,6 +40,7 @@ require("safecoder").setup({
   filetypes = { "python" },
   settings = {},
   debounce_ms = 100,
+  auto_trigger = vim.env.SC_E2E_MODE ~= "manual",
 })
 """
 
@@ -151,11 +152,18 @@ local function main()
   feed("A")
   sleep(50)
   feed(" ")
+  if mode == "manual" then
+    -- no automatic requests: nothing may appear while the user pauses
+    sleep(800)
+    result.ghost_before_key = ghost() or vim.NIL
+    result.requests_before_key = stats().requests
+    feed("<M-\\>")
+  end
   local g = wait_for("ghost text", ghost, 60000)
   result.ghost = g
   result.ghost_api = require("safecoder").suggestion()
   result.mode_at_ghost = api.nvim_get_mode().mode
-  if mode == "accept" then
+  if mode == "accept" or mode == "manual" then
     feed("<Tab>")
     wait_for("accepted", function() return line(2) ~= "    return " end, 5000)
     sleep(200)
@@ -340,3 +348,16 @@ def test_accept_word_then_line(clean_env, tmp_path, model_path):
     assert r["line_after_line"] == "    return " + first_line
     if "\n" not in text:  # the whole suggestion is in: the acceptance is recorded
         assert r["stats"]["accepted"] == 1
+
+
+def test_manual_mode_asks_only_on_the_suggest_key(clean_env, tmp_path, model_path):
+    """``auto_trigger = false``: typing asks nothing; <M-\\> sends an explicit request
+    (triggerKind Invoked) and its suggestion is shown and accepted as usual."""
+    r = run_nvim("manual", clean_env, tmp_path, model_path)
+    assert r["ghost_before_key"] is None
+    assert r["requests_before_key"] == 0
+    ghost = r["ghost"]
+    assert (ghost["row"], ghost["col"]) == (1, len("    return "))
+    line = r["lines"][1]
+    assert line.startswith("    return a") and "+" in line and "b" in line, r["lines"]
+    assert r["stats"]["accepted"] == 1

@@ -23,6 +23,8 @@ M.defaults = {
   -- workspace/configuration (section "safecoder")
   settings = {},
   debounce_ms = 150,
+  -- ask while you type; false: only when you press keys.suggest (or :SafecoderSuggest)
+  auto_trigger = true,
   -- root directory markers (the first found upwards wins; else the cwd)
   root_markers = { ".git" },
   -- use vim.lsp.inline_completion when Neovim has it (0.12+); false forces extmarks
@@ -32,6 +34,8 @@ M.defaults = {
     accept_word = "<C-Right>",
     accept_line = "<C-Down>",
     dismiss = "<C-]>",
+    -- ask now, as an explicit request: answered anywhere, inside a word too
+    suggest = "<M-\\>",
   },
 }
 
@@ -186,7 +190,9 @@ local function item_text(item)
   return text or ""
 end
 
-local function request(buf)
+-- invoked: an explicit request (the suggest key), which the server answers anywhere;
+-- else the automatic one sent while typing, which it skips inside a word.
+local function request(buf, invoked)
   local s = bstate(buf)
   if not state.enabled or s.suppressed or api.nvim_get_current_buf() ~= buf then
     return
@@ -206,7 +212,7 @@ local function request(buf)
   local params = {
     textDocument = { uri = vim.uri_from_bufnr(buf) },
     position = { line = row, character = lsp_character(line_text(buf, row), col, enc) },
-    context = { triggerKind = 2 }, -- Automatic
+    context = { triggerKind = invoked and 1 or 2 }, -- Invoked or Automatic
   }
   state.requests = state.requests + 1
   local ok, id
@@ -266,6 +272,9 @@ local function request(buf)
 end
 
 local function schedule_request(buf)
+  if not M.config.auto_trigger then
+    return
+  end
   local s = bstate(buf)
   if not s.timer then
     s.timer = uv.new_timer()
@@ -386,6 +395,20 @@ function M.dismiss(buf)
   return true
 end
 
+-- Ask now (an explicit request): true when a request went out.
+function M.suggest(buf)
+  buf = buf or api.nvim_get_current_buf()
+  local s = bstate(buf)
+  if s.timer then
+    s.timer:stop()
+  end
+  s.suppressed = false
+  clear(buf)
+  local before = state.requests
+  request(buf, true)
+  return state.requests > before
+end
+
 -- The current suggestion's remaining text (for scripts and tests), or nil.
 function M.suggestion(buf)
   buf = buf or api.nvim_get_current_buf()
@@ -434,6 +457,7 @@ local function set_keys()
   map(keys.accept_word, M.accept_word, "safecoder: accept next word")
   map(keys.accept_line, M.accept_line, "safecoder: accept next line")
   map(keys.dismiss, M.dismiss, "safecoder: dismiss suggestion")
+  map(keys.suggest, M.suggest, "safecoder: suggest now")
 end
 
 -- -- buffers ----------------------------------------------------------------------------------
@@ -636,6 +660,9 @@ function M.setup(opts)
   set_keys()
   api.nvim_create_user_command("SafecoderToggle", M.toggle, { desc = "safecoder: suggestions on/off" })
   api.nvim_create_user_command("SafecoderStatus", M.status, { desc = "safecoder: server status" })
+  api.nvim_create_user_command("SafecoderSuggest", function()
+    M.suggest()
+  end, { desc = "safecoder: suggest now (insert mode)" })
   -- buffers opened before setup()
   for _, buf in ipairs(api.nvim_list_bufs()) do
     if api.nvim_buf_is_loaded(buf) and vim.tbl_contains(M.config.filetypes, vim.bo[buf].filetype) then
