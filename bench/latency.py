@@ -66,9 +66,11 @@ async def replay_inprocess(doc_text: str, offset: int, typed: str) -> list[dict]
     from safecoder_lsp.documents import Document
     from safecoder_lsp.runtime import build_service
 
-    # The engine settings of the environment, as the server under test reads them
-    # (SAFECODER_ENGINE_N_GPU_LAYERS on a GPU machine); no user file on either side.
-    env = {k: v for k, v in os.environ.items() if k.startswith("SAFECODER_ENGINE_")}
+    # The engine and model settings of the environment, as the server under test reads
+    # them (SAFECODER_ENGINE_N_GPU_LAYERS on a GPU machine, SAFECODER_MODEL_PATH for the
+    # larger model); no user file on either side.
+    prefixes = ("SAFECODER_ENGINE_", "SAFECODER_MODEL_")
+    env = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
     cfg = load_config(user_file=None, env=env).config
     service = build_service(cfg)
     doc = Document("file:///bench/textwrap.py", doc_text, 1, "python")
