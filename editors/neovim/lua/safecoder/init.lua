@@ -398,11 +398,8 @@ end
 -- Ask now (an explicit request): true when a request went out.
 function M.suggest(buf)
   buf = buf or api.nvim_get_current_buf()
-  local s = bstate(buf)
-  if s.timer then
-    s.timer:stop()
-  end
-  s.suppressed = false
+  cancel(buf) -- the pending automatic request, if any
+  bstate(buf).suppressed = false
   clear(buf)
   local before = state.requests
   request(buf, true)
