@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TRAIN_STAMP := $(VENV)/.train-installed-stamp
 
-.PHONY: install model demo test lint unit e2e bench clean vscode
+.PHONY: install install-train model demo test lint unit e2e bench clean vscode
 
 # llama-cpp-python builds from source (about 7 minutes on 2 cores); pip keeps the
 # built wheel in its cache, so later installs take seconds.
@@ -15,6 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The training extra (`safecoder-lsp train`): the tests need it, `make demo` does not.
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,bench,train]'
+	touch $(TRAIN_STAMP)
+
+install-train: $(TRAIN_STAMP)
+
 model: install
 	$(BIN)/safecoder-lsp model pull
 
@@ -24,12 +32,12 @@ demo: model
 lint: install
 	$(BIN)/ruff check .
 
-test: model lint vscode
+test: model install-train lint vscode
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Tests that need neither the model nor a build of llama-server (markers `model` and
 # `build`, set in tests/conftest.py): runs on a fresh checkout after `make install`.
-unit: install
+unit: install-train
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not model and not build" tests/unit
 
 e2e: model

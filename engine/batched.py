@@ -92,7 +92,8 @@ log = logging.getLogger(__name__)
 # Prompt tokens evaluated per step (CPU) while other sequences are generating. A
 # step costs about the time of its prompt chunk, so this bounds the pause a long
 # prompt causes in the others' token streams; on a CPU chunks of this size already
-# run at full speed (2 cores: 3.2 ms a token at 64, 3.3 at 512). With GPU offload
+# run at full speed (2 cores: 3.2 ms a token at 64, 3.3 at 512 on the 2026-11-28 AMD
+# machine; 5.7-5.8 ms at any size on the 2026-12 Xeon). With GPU offload
 # the chunk is n_batch: big chunks are cheap there and much more efficient.
 PREFILL_CHUNK = 64
 

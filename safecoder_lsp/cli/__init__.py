@@ -68,6 +68,7 @@ GROUPS: tuple[Group, ...] = (
     Group("model"),
     Group("attribution"),
     Group("endpoint", _endpoint_serve),
+    Group("train"),
 )
 DEFAULT = "serve"  # `safecoder-lsp` alone, or with --stdio (how vscode-languageclient starts it)
 COMMANDS = tuple(g.name for g in GROUPS)

@@ -132,16 +132,22 @@ def test_libraries_never_import_the_server(library):
     assert offenders == set()
 
 
+# The `train` command is the one module of safecoder_lsp that runs the pipeline: it
+# imports training inside its run(), and the command registry loads it by name.
+TRAIN_COMMAND = "safecoder_lsp.cli.train"
+
+
 def test_the_server_never_imports_training():
     graph = _graph()
     offenders = {
         (module, dep)
         for module, deps in graph.items()
-        if module.startswith("safecoder_lsp")
+        if module.startswith("safecoder_lsp") and module != TRAIN_COMMAND
         for dep in deps
-        if dep.startswith("training")
+        if dep.startswith("training") or dep == TRAIN_COMMAND
     }
     assert offenders == set()
+    assert any(dep.startswith("training") for dep in graph[TRAIN_COMMAND])
 
 
 def test_no_function_longer_than_80_lines():

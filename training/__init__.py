@@ -1,0 +1,7 @@
+"""The customer's own model: prepare a dataset from their code (``training.prepare``);
+fine-tuning, evaluation and export follow the same layout.
+
+An optional part of the product (``pip install safecoder-lsp[train]``): the language
+server never imports it. It depends on ``attribution`` (license detection) and
+``languages``; nothing of the product depends on it except the ``train`` command.
+"""
