@@ -15,7 +15,7 @@ EXTRA_HINT = "install the training extra: pip install 'safecoder-lsp[train]'"
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     top = subparsers.add_parser(
         "train",
-        help="build your own model from your code (dataset preparation)",
+        help="build your own model from your code (dataset, fine-tuning)",
         description="Your own model, on your machines: prepare a dataset from your "
         "repositories. Needs the training extra (pip install 'safecoder-lsp[train]').",
     )
@@ -41,8 +41,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     prep.add_argument("--heldout", type=float, default=0.1, metavar="FRACTION",
                       help="share of files held out for evaluation (default 0.1)")
     prep.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    _add_run(sub)
     top.set_defaults(train_parser=top)
     return top
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    run_ = sub.add_parser(
+        "run",
+        help="fine-tune a base model on a prepared dataset (LoRA); resumes by itself",
+        description="LoRA fine-tuning of --base (a .gguf file or a transformers checkpoint "
+        "folder; default: the default model) on DATASET's training split, with the base's "
+        "own fill-in-the-middle tokens. Checkpoints go to OUT/checkpoints; run the same "
+        "command again after an interruption and it continues from the newest one. The "
+        "adapter lands in OUT/adapter, the record of the run in OUT/run.json.",
+    )
+    run_.add_argument("dataset", type=Path, metavar="DATASET")
+    run_.add_argument("--out", required=True, type=Path, metavar="DIR")
+    run_.add_argument("--base", type=Path, default=None, metavar="MODEL")
+    for flag, kind, default, text in RUN_OPTIONS:
+        run_.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+
+
+RUN_OPTIONS = (
+    ("--max-steps", int, 200, "optimizer steps"),
+    ("--seq-len", int, 512, "tokens per training sequence"),
+    ("--batch-size", int, 1, "sequences per micro-batch"),
+    ("--grad-accum", int, 4, "micro-batches per step"),
+    ("--lr", float, 2e-4, "peak learning rate"),
+    ("--lora-r", int, 16, "LoRA rank"),
+    ("--save-every", int, 20, "steps between checkpoints"),
+    ("--fim-rate", float, 0.5, "share of documents made fill-in-the-middle examples"),
+    ("--spm-rate", float, 0.5, "share of those in suffix-prefix-middle order"),
+    ("--seed", int, 0, "seed of everything random"),
+    ("--threads", int, 0, "CPU threads (0: all cores)"),
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,23 +84,56 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         from training.errors import TrainingError
-        from training.prepare import prepare
-        from training.prepare.settings import CODE_LANGUAGES, PrepareSettings
+
+        return _RUNNERS[args.train_command](args)
     except ImportError as exc:
         print_error(f"the training pipeline is not installed ({exc.name} is missing)", EXTRA_HINT)
         return 1
-    try:
-        settings = PrepareSettings(
-            languages=tuple(args.language or CODE_LANGUAGES), include=tuple(args.include),
-            exclude=tuple(args.exclude), max_bytes=args.max_bytes,
-            heldout_fraction=args.heldout, seed=args.seed,
-        )
-        card = prepare(args.repos, args.out, settings, log=_log)
     except TrainingError as exc:
         print_error(str(exc))
         return 1
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from training.prepare import prepare
+    from training.prepare.settings import CODE_LANGUAGES, PrepareSettings
+
+    settings = PrepareSettings(
+        languages=tuple(args.language or CODE_LANGUAGES), include=tuple(args.include),
+        exclude=tuple(args.exclude), max_bytes=args.max_bytes,
+        heldout_fraction=args.heldout, seed=args.seed,
+    )
+    card = prepare(args.repos, args.out, settings, log=_log)
     print(f"{args.out} (version {card['version']})")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.models import default_model_path
+    from training.run.fim import FimSettings
+    from training.run.loop import ADAPTER, train
+    from training.run.settings import RunSettings
+
+    settings = RunSettings(
+        max_steps=args.max_steps, seq_len=args.seq_len, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, learning_rate=args.lr, lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r, save_every=args.save_every, seed=args.seed,
+        threads=args.threads, fim=FimSettings(args.fim_rate, args.spm_rate),
+    )
+    base = args.base or default_model_path()
+    record = train(args.dataset, base, args.out, settings, progress=_show_progress)
+    print(f"{args.out / ADAPTER} (final loss {record['final_loss']})")
+    return 0
+
+
+def _show_progress(p) -> None:
+    left = (p.max_steps - p.step) * p.seconds / max(1, p.step - p.resumed_from)
+    saved = f"  checkpoint {Path(p.checkpoint).name}" if p.checkpoint else ""
+    _log(f"step {p.step}/{p.max_steps}  loss {p.loss:.3f}  {p.tokens_per_s:.0f} tokens/s  "
+         f"eta {int(left // 60)}m{int(left % 60):02d}s{saved}")
+
+
+_RUNNERS = {"prepare": _prepare, "run": _run}
 
 
 def _log(line: str) -> None:

@@ -1,0 +1,112 @@
+"""``safecoder-lsp train run`` for real on a tiny model: the architecture of the default
+model (Qwen2) with random weights, 2 layers of width 32, and the default model's real
+tokenizer (converted from its GGUF by transformers), trained by the real command on a
+dataset prepared from this project's engine/ sources. Seconds of training, so the
+whole path runs in `make test`: progress, checkpoints, the adapter, and kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch  # the training extra: `make test` installs it (make install-train)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory, model_path) -> Path:
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-qwen2")
+    tokenizer = AutoTokenizer.from_pretrained(model_path.parent, gguf_file=model_path.name)
+    config = Qwen2Config(
+        vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    from training.prepare import prepare
+
+    out = tmp_path_factory.mktemp("ds") / "engine-code"
+    prepare([ROOT / "engine"], out)
+    return out
+
+
+def _cmd(dataset: Path, base: Path, out: Path, steps: int) -> list[str]:
+    return [
+        sys.executable, "-m", "safecoder_lsp.cli", "train", "run", str(dataset),
+        "--base", str(base), "--out", str(out), "--max-steps", str(steps), "--seq-len", "64",
+        "--grad-accum", "2", "--save-every", "2", "--threads", "1",
+    ]
+
+
+def _run(*args, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_cmd(*args, **kwargs), capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def _adapter(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(out / "adapter" / "adapter_model.safetensors")
+
+
+def test_a_short_run_writes_progress_checkpoints_and_the_adapter(small_dataset, tiny_base,
+                                                                tmp_path):
+    done = _run(small_dataset, tiny_base, tmp_path / "run", 6)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [line for line in done.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in steps] == [f"{i}/6" for i in range(1, 7)]
+    assert "tokens/s" in steps[-1] and "checkpoint step-000006" in steps[-1]
+    losses = [float(line.split()[3]) for line in steps]
+    assert all(loss > 0 for loss in losses)
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step-000004", "step-000006"]  # the newest two are kept
+    weights = _adapter(tmp_path / "run")
+    assert any("lora_A" in k for k in weights) and any("lora_B" in k for k in weights)
+    assert any(float(v.abs().sum()) > 0 for k, v in weights.items() if "lora_B" in k)
+
+
+def test_a_run_killed_with_sigkill_resumes_and_ends_where_an_unbroken_one_does(
+    small_dataset, tiny_base, tmp_path
+):
+    steps = 24
+    unbroken = _run(small_dataset, tiny_base, tmp_path / "a", steps)
+    assert unbroken.returncode == 0, unbroken.stderr[-3000:]
+    out = tmp_path / "b"
+    proc = subprocess.Popen(_cmd(small_dataset, tiny_base, out, steps), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((out / "checkpoints").glob("step-00001[02]")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "adapter").exists()
+    resumed = _run(small_dataset, tiny_base, out, steps)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first = next(line for line in resumed.stderr.splitlines() if line.startswith("step "))
+    assert int(first.split()[1].split("/")[0]) > 10  # continued, did not start over
+    a, b = _adapter(tmp_path / "a"), _adapter(out)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_bad_input_is_a_clear_error(small_dataset, tiny_base, tmp_path):
+    missing = _run(small_dataset, tmp_path / "no-such-model.gguf", tmp_path / "x", 2)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    not_a_dataset = _run(tmp_path, tiny_base, tmp_path / "y", 2)
+    assert not_a_dataset.returncode == 1 and "not a dataset folder" in not_a_dataset.stderr

@@ -1,0 +1,57 @@
+"""The base model to fine-tune: a GGUF file (transformers dequantizes it to float32:
+qwen2, llama, starcoder2 and other architectures) or a transformers checkpoint
+folder, with its tokenizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.errors import TrainingError
+
+
+@dataclass
+class Base:
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any  # a transformers PreTrainedTokenizerFast
+    name: str  # the file or folder name, for messages and the run record
+    path: Path
+
+    @property
+    def vocabulary(self) -> set[str]:
+        return set(self.tokenizer.get_vocab())
+
+    @property
+    def eos(self) -> str:
+        return self.tokenizer.eos_token or "<|endoftext|>"
+
+    def tokenize(self, text: str, special: bool) -> list[int]:
+        """Token ids of ``text``: special=True parses the model's special tokens."""
+        if special:
+            return self.tokenizer.encode(text, add_special_tokens=False)
+        return self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+
+
+def load_base(path: Path) -> Base:
+    """Load the base model in float32 on the CPU (the loop moves it where it trains)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = path.expanduser()
+    if not path.exists():
+        raise TrainingError(f"base model {path} not found (a .gguf file or a checkpoint folder)")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise TrainingError(f"{path} is not a .gguf file or a checkpoint folder")
+        where, extra = path.parent, {"gguf_file": path.name}
+    elif (path / "config.json").is_file():
+        where, extra = path, {}
+    else:
+        raise TrainingError(f"{path} is a folder without config.json: not a checkpoint")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **extra)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **extra)
+    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+        raise TrainingError(f"cannot load {path} with transformers: {exc}") from exc
+    return Base(model, tokenizer, path.name, path)
