@@ -1,6 +1,7 @@
 """``train run``: LoRA fine-tuning of a base model on a prepared dataset.
 
-In place so far: the data side (``fim``: the fill-in-the-middle transform in the base
-model's own format; ``data``: documents to fixed-length training sequences). The
-training loop, checkpoints and resume come next (see the issue's note).
+``fim``: the fill-in-the-middle transform in the base model's own tokens; ``data``:
+documents to fixed-length training sequences; ``base``: loading the base (GGUF or a
+checkpoint folder); ``checkpoint``: atomic checkpoints and resume; ``loop``: the
+training loop; ``settings``: what a run does.
 """
