@@ -42,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                       help="share of files held out for evaluation (default 0.1)")
     prep.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     _add_run(sub)
+    _add_export(sub)
     top.set_defaults(train_parser=top)
     return top
 
@@ -61,6 +62,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run_.add_argument("--base", type=Path, default=None, metavar="MODEL")
     for flag, kind, default, text in RUN_OPTIONS:
         run_.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser(
+        "export",
+        help="merge a run's adapter into its base and write a quantized GGUF",
+        description="Merge RUN's adapter (a `train run` output folder) into the base it "
+        "was trained on, convert with llama.cpp's own converter (fetched once from the "
+        "package index: the llama-cpp-python sources), quantize, and register the file "
+        "in the model store with its sha256 and a record of base, dataset and settings. "
+        "Serve it with model.path = the printed path.",
+    )
+    export.add_argument("run", type=Path, metavar="RUN")
+    export.add_argument("--out", type=Path, default=None, metavar="FILE.gguf",
+                        help="default: RUN's name in the model store")
+    export.add_argument("--quantize", default="q4_k_m", metavar="TYPE",
+                        help="q4_k_m (default, as the default model), q5_k_m, q8_0 or f16")
 
 
 RUN_OPTIONS = (
@@ -133,7 +151,15 @@ def _show_progress(p) -> None:
          f"eta {int(left // 60)}m{int(left % 60):02d}s{saved}")
 
 
-_RUNNERS = {"prepare": _prepare, "run": _run}
+def _export(args: argparse.Namespace) -> int:
+    from training.export.export import export
+
+    result = export(args.run, args.out, args.quantize.lower(), log=_log)
+    print(result["path"])
+    return 0
+
+
+_RUNNERS = {"prepare": _prepare, "run": _run, "export": _export}
 
 
 def _log(line: str) -> None:

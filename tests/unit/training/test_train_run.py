@@ -1,8 +1,6 @@
-"""``safecoder-lsp train run`` for real on a tiny model: the architecture of the default
-model (Qwen2) with random weights, 2 layers of width 32, and the default model's real
-tokenizer (converted from its GGUF by transformers), trained by the real command on a
-dataset prepared from this project's engine/ sources. Seconds of training, so the
-whole path runs in `make test`: progress, checkpoints, the adapter, and kill -9."""
+"""``safecoder-lsp train run`` for real on a tiny model (conftest.py: ``tiny_base``,
+``small_dataset``) trained by the real command. Seconds of training, so the whole
+path runs in `make test`: progress, checkpoints, the adapter, and kill -9."""
 
 from __future__ import annotations
 
@@ -13,36 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch  # the training extra: `make test` installs it (make install-train)
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory, model_path) -> Path:
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    tokenizer = AutoTokenizer.from_pretrained(model_path.parent, gguf_file=model_path.name)
-    config = Qwen2Config(
-        vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory) -> Path:
-    from training.prepare import prepare
-
-    out = tmp_path_factory.mktemp("ds") / "engine-code"
-    prepare([ROOT / "engine"], out)
-    return out
 
 
 def _cmd(dataset: Path, base: Path, out: Path, steps: int) -> list[str]:
