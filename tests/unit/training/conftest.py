@@ -2,7 +2,7 @@
 
 ``tiny_base``: the architecture of the default model (Qwen2) with random weights, 2
 layers of width 32, and the default model's real tokenizer (converted from its GGUF
-by transformers: llama.cpp's converter recognises it as Qwen2's by its hash).
+by transformers, cached: llama.cpp's converter recognises it as Qwen2's by its hash).
 ``small_dataset``: ``train prepare`` of this project's engine/ sources.
 """
 
@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory, model_path) -> Path:
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from training.run.base import gguf_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-qwen2")
-    tokenizer = AutoTokenizer.from_pretrained(model_path.parent, gguf_file=model_path.name)
+    tokenizer = gguf_tokenizer(model_path)
     config = Qwen2Config(
         vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
