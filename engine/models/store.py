@@ -26,14 +26,20 @@ TEMP_SUFFIX = ".part"
 SHA_SUFFIX = ".sha256"
 
 
+def cache_root() -> Path:
+    """The product's folder in the user cache directory (models, converted tokenizers,
+    llama.cpp's converter sources each have a folder in it)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("safecoder-lsp"))
+
+
 def model_dir() -> Path:
     """Where models live: $SAFECODER_MODEL_DIR, else the user cache directory."""
     configured = os.environ.get(ENV_MODEL_DIR, "").strip()
     if configured:
         return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("safecoder-lsp")) / "models"
+    return cache_root() / "models"
 
 
 def default_model_path() -> Path:

@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from engine.models.store import cache_root
 from training.errors import TrainingError
 
 ENV_SOURCE = "SAFECODER_LLAMA_CPP_SRC"
@@ -28,9 +29,7 @@ def _version() -> str:
 
 
 def _cache() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("safecoder-lsp")) / "llama-cpp-src" / _version()
+    return cache_root() / "llama-cpp-src" / _version()
 
 
 def converter_dir() -> Path:

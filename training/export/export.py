@@ -13,7 +13,7 @@ from engine.models.store import model_dir
 from training.errors import TrainingError
 from training.export.converter import convert
 from training.export.merge import find_run, merged_checkpoint
-from training.export.quantize import TYPES, quantize
+from training.export.quantize import check_type, quantize
 from training.export.register import register
 
 
@@ -26,8 +26,7 @@ def export(
     log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Export the run's model to ``out`` (default: the model store); returns its record."""
-    if kind not in TYPES:
-        raise TrainingError(f"unknown quantization {kind!r}; choose one of {', '.join(TYPES)}")
+    check_type(kind)  # before the minutes of merging and converting
     adapter, record = find_run(run)
     target = (out or default_target(adapter.parent, kind)).absolute()
     if target.suffix.lower() != ".gguf":

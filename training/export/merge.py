@@ -9,8 +9,7 @@ from typing import Any
 
 from training.errors import TrainingError
 from training.run.base import load_base
-
-ADAPTER, RECORD = "adapter", "run.json"
+from training.run.loop import ADAPTER, RECORD
 
 
 def find_run(path: Path) -> tuple[Path, dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from training.errors import TrainingError
@@ -12,11 +11,17 @@ from training.errors import TrainingError
 TYPES = ("q4_k_m", "q5_k_m", "q8_0", "f16")
 
 
-def quantize(src: Path, dst: Path, kind: str, threads: int = 0) -> None:
+def check_type(kind: str) -> None:
     if kind not in TYPES:
         raise TrainingError(f"unknown quantization {kind!r}; choose one of {', '.join(TYPES)}")
+
+
+def quantize(src: Path, dst: Path, kind: str, threads: int = 0) -> None:
+    """``src`` (the converter's f16 file) quantized to ``kind`` at ``dst``; for f16 the
+    file itself is moved to ``dst`` (no copy of a 1 GB+ file)."""
+    check_type(kind)
     if kind == "f16":
-        shutil.copyfile(src, dst)
+        os.replace(src, dst)
         return
     import llama_cpp
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-from attribution.licenses import LICENSE_FILES, from_text
+from attribution.licenses import LICENSE_FILES, from_directory, from_text
 from training.errors import TrainingError
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -83,14 +83,13 @@ def open_source(path: Path, name: str) -> Source:
 
 
 def _license(root: Path, commit: str = "") -> str:
+    """The license of the root LICENSE/COPYING file: at ``commit`` (git) or on disk."""
+    if not commit:
+        return from_directory(root)
     for name in LICENSE_FILES:
         try:
-            text = (
-                _git(root, "show", f"{commit}:{name}").decode("utf-8", "replace")
-                if commit
-                else (root / name).read_text("utf-8", "replace")
-            )
-        except (TrainingError, OSError):
+            text = _git(root, "show", f"{commit}:{name}").decode("utf-8", "replace")
+        except TrainingError:
             continue
         return from_text(text[:20000])
     return ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.models.store import cache_root
 from training.errors import TrainingError
 
 
@@ -65,11 +66,9 @@ def load_base(path: Path) -> Base:
 
 
 def _tokenizer_cache(path: Path) -> Path:
-    import platformdirs
-
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-    return Path(platformdirs.user_cache_dir("safecoder-lsp")) / "tokenizers" / key[:24]
+    return cache_root() / "tokenizers" / key[:24]
 
 
 def gguf_tokenizer(path: Path):

@@ -27,9 +27,14 @@ def directory(out: Path) -> Path:
     return out / "checkpoints"
 
 
+def complete(out: Path) -> list[Path]:
+    """The run's complete checkpoints, oldest first (partial ones have no state file)."""
+    return sorted(p for p in directory(out).glob("step-*") if (p / STATE).is_file())
+
+
 def latest(out: Path) -> Path | None:
     """The newest complete checkpoint of the run in ``out``, if any."""
-    found = sorted(p for p in directory(out).glob("step-*") if (p / STATE).is_file())
+    found = complete(out)
     return found[-1] if found else None
 
 
@@ -56,7 +61,7 @@ def save(out: Path, position: Position, model: Any, optimizer: Any, schedule: An
     (partial / STATE).write_text(json.dumps(position.__dict__) + "\n")  # written last
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
-    for old in sorted(p for p in directory(out).glob("step-*") if (p / STATE).is_file())[:-keep]:
+    for old in complete(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
