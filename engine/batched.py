@@ -80,6 +80,7 @@ from engine.fim import FimTemplate
 from engine.llama_model import (
     Utf8Decoder,
     Vocab,
+    apply_lora,
     count_tokens,
     default_threads,
     detect_template,
@@ -245,10 +246,12 @@ class BatchedEngine:
         kv_unified: bool | None = None,
         step_tokens: int = 0,
         weights: str = "original",
+        lora_path: str | Path | None = None,
     ) -> None:
         _check_sizes(slots, step_tokens, n_batch)
         path = Path(model_path).expanduser()
         self.model_path = path
+        self.lora_path = Path(lora_path).expanduser() if lora_path else None
         self._weights = weights  # how the file's weights are laid out (engine.relayout)
         threads = n_threads or default_threads()
         self._n_threads = threads
@@ -265,6 +268,7 @@ class BatchedEngine:
         # small and unused: the loop decodes in a context made below.
         self._lc, self._llm = load_llama(
             path,
+            self.lora_path,
             n_ctx=256,
             n_batch=32,
             n_ubatch=32,
@@ -337,6 +341,12 @@ class BatchedEngine:
                 f"for {self.model_path.name}.",
                 "Lower engine.n_ctx or the number of slots (the KV cache may not fit in memory).",
             )
+        try:
+            apply_lora(llama_cpp, self._llm, ctx)
+        except EngineError:
+            llama_cpp.llama_free(ctx)
+            self._llm.close()
+            raise
         return ctx
 
     # -- information -----------------------------------------------------------
@@ -347,6 +357,7 @@ class BatchedEngine:
             n_ctx=self._n_ctx,
             details={
                 "path": str(self.model_path),
+                "lora_path": str(self.lora_path or ""),
                 "architecture": self.metadata.get("general.architecture", ""),
                 "slots": str(self._n_slots),
                 "n_ctx_per_slot": str(self._n_ctx),

@@ -9,7 +9,8 @@ from here, and the server builds an engine by looking its kind up here.
 What a factory is called with depends on where the kind runs:
 
 - a local kind (``remote=False``): ``factory(model_path, *, n_ctx, n_threads,
-  n_gpu_layers, n_batch) -> Engine`` (model_path: the resolved model file); the
+  n_gpu_layers, n_batch[, lora_path]) -> Engine`` (model_path: the resolved model
+  file; lora_path only when model.lora_path is set); the
   engine may have a ``fim_template`` attribute (engine/fim.py), the template it
   detected in its model, which model.fim_template = auto then uses;
 - a remote kind (``remote=True``): ``factory(template) -> Api`` (engine/remote/engine.py),

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import lora as lora_fits
 from engine.base import EngineError
 from engine.fim import FimTemplate, detect_from_gguf
 
@@ -93,11 +94,15 @@ def check_file(path: Path) -> None:
     gguf.check_complete(path)
 
 
-def load_llama(path: Path, **params):
-    """``(llama_cpp module, llama_cpp.Llama)`` for the GGUF file at ``path``; every
-    failure (missing or corrupt file, llama-cpp-python missing) is an EngineError
+def load_llama(path: Path, lora: Path | None = None, **params):
+    """``(llama_cpp module, llama_cpp.Llama)`` for the GGUF file at ``path``, with the
+    GGUF LoRA adapter ``lora`` applied when given; every failure (missing or corrupt
+    file, an adapter of another model, llama-cpp-python missing) is an EngineError
     saying what to do."""
     check_file(path)
+    if lora is not None:
+        check_lora(lora, path)
+        params["lora_path"] = str(lora)
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - dependency is required
@@ -108,12 +113,47 @@ def load_llama(path: Path, **params):
     try:
         return llama_cpp, llama_cpp.Llama(str(path), verbose=False, **params)
     except (ValueError, RuntimeError, OSError) as exc:
+        if lora is not None and "LoRA" in str(exc):
+            raise EngineError(
+                f"llama.cpp could not apply the LoRA adapter {lora} to {path.name}: {exc}.",
+                lora_fits.FIX,
+            ) from exc
         raise EngineError(
             f"llama.cpp could not load the model {path}: {exc}.",
             "The file is probably corrupt or not a model llama.cpp supports: run "
             "`safecoder-lsp model verify` and `safecoder-lsp model pull`, or set model.path "
             "to another GGUF file.",
         ) from exc
+
+
+def check_lora(path: Path, model: Path) -> None:
+    """Raise an EngineError when the adapter file at ``path`` is missing, incomplete or
+    not made for ``model`` (engine/lora.py: llama.cpp would crash on it)."""
+    if not path.is_file():
+        raise EngineError(
+            f"model.lora_path {path} is not a file.",
+            "Point model.lora_path at the adapter `safecoder-lsp train export RUN --as "
+            "lora` wrote, or leave it empty.",
+        )
+    from engine import gguf
+
+    gguf.read_metadata(path)
+    gguf.check_complete(path)
+    lora_fits.check_fits(path, model)
+
+
+def apply_lora(llama_cpp, llm, ctx) -> None:
+    """Apply the adapter ``llm`` was loaded with (if any) to another context ``ctx``."""
+    adapter = getattr(llm, "_lora_adapter", None)
+    if adapter is None:
+        return
+    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+    scales = (ctypes.c_float * 1)(llm.lora_scale)
+    if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales):
+        raise EngineError(
+            f"llama.cpp could not apply the LoRA adapter {llm.lora_path}.",
+            lora_fits.FIX,
+        )
 
 
 # -- tokens -----------------------------------------------------------------------------

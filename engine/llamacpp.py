@@ -52,13 +52,16 @@ class LlamaCppEngine:
         n_gpu_layers: int = 0,
         n_batch: int = 512,
         eval_chunk: int = 128,
+        lora_path: str | Path | None = None,
     ) -> None:
         path = Path(model_path).expanduser()
         self.model_path = path
+        self.lora_path = Path(lora_path).expanduser() if lora_path else None
         threads = n_threads or default_threads()
         started = time.monotonic()
         self._llama_cpp, self._llm = load_llama(
             path,
+            self.lora_path,
             n_ctx=n_ctx,
             n_threads=threads,
             n_threads_batch=threads,
@@ -84,6 +87,7 @@ class LlamaCppEngine:
             n_ctx=self._n_ctx,
             details={
                 "path": str(self.model_path),
+                "lora_path": str(self.lora_path or ""),
                 "architecture": self.metadata.get("general.architecture", ""),
                 "n_threads": str(self._n_threads),
                 "n_gpu_layers": str(self._n_gpu_layers),

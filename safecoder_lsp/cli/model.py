@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -166,13 +167,25 @@ def _list() -> int:
         return 0
     for e in entries:
         if e.spec is None:
-            label = "other GGUF"
+            label = _exported(e.path) or "other GGUF"
         elif e.matches:
             label = e.spec.name + (" (default)" if e.is_default else "")
         else:
             label = f"{e.spec.name}: unexpected size, run `safecoder-lsp model verify {e.path}`"
         print(f"{e.path}\t{e.size:,} bytes\t{label}")
     return 0
+
+
+def _exported(path: Path) -> str:
+    """How `train export` recorded the file (``<file>.record.json``), if it did."""
+    try:
+        record = json.loads(path.with_name(path.name + ".record.json").read_text())
+        base = record["base"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if record.get("format") == "lora":
+        return f"LoRA adapter of {base} (model.lora_path; model.path = its base)"
+    return f"your model: {base} fine-tuned ({record.get('quantization', '?')})"
 
 
 def _verify(path: str | None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from safecoder_lsp.cli.output import print_error
 
+DEFAULT_FORM = "merged"  # see `train export --as`
 EXTRA_HINT = "install the training extra: pip install 'safecoder-lsp[train]'"
 
 
@@ -43,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     prep.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     _add_run(sub)
     _add_export(sub)
+    _add_eval(sub)
     top.set_defaults(train_parser=top)
     return top
 
@@ -79,6 +81,38 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                         help="default: RUN's name in the model store")
     export.add_argument("--quantize", default="q4_k_m", metavar="TYPE",
                         help="q4_k_m (default, as the default model), q5_k_m, q8_0 or f16")
+    export.add_argument("--as", dest="form", default=DEFAULT_FORM, choices=("merged", "lora"),
+                        help="merged: one GGUF for model.path; lora: the adapter as a GGUF "
+                        "LoRA for model.lora_path, applied to the unchanged base at load "
+                        f"(default {DEFAULT_FORM}: the better held-out exact match, "
+                        "bench/RESULTS.md)")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser(
+        "eval",
+        help="measure the tuned model against its base on the held-out files",
+        description="Before/after on DATASET's held-out files: single-line infilling exact "
+        "match (the repository benchmark's tasks and scores), held-out loss and perplexity, "
+        "and HumanEval single-line infilling pass@1 as the forgetting check; one table. "
+        "MODEL is a run folder of `train run` (its adapter applied as a GGUF LoRA) or a "
+        "GGUF from `train export`; more MODELs add columns (e.g. the merged export).",
+    )
+    ev.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    ev.add_argument("--dataset", required=True, type=Path, metavar="DIR")
+    ev.add_argument("--base", type=Path, default=None, metavar="GGUF",
+                    help="the base to compare with (default: the one the run recorded)")
+    ev.add_argument("--tasks-per-kind", type=int, default=50, metavar="N",
+                    help="held-out tasks of each kind (whole line, rest of a line) per "
+                    "repository (default 50)")
+    ev.add_argument("--humaneval", type=int, default=200, metavar="N",
+                    help="HumanEval single-line tasks, spread over the 1,033 (0: none; "
+                    "default 200)")
+    ev.add_argument("--loss-tokens", type=int, default=8192, metavar="N",
+                    help="held-out tokens the loss is measured on (default 8192)")
+    ev.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    ev.add_argument("--out", type=Path, default=None, metavar="FILE.json",
+                    help="write the report there too")
 
 
 RUN_OPTIONS = (
@@ -152,14 +186,32 @@ def _show_progress(p) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from training.export.export import export
+    from training.export.export import export, export_lora
 
-    result = export(args.run, args.out, args.quantize.lower(), log=_log)
+    if args.form == "lora":
+        result = export_lora(args.run, args.out, log=_log)
+        _log(f"serve it with model.path = {result['base']} and model.lora_path = "
+             f"{result['path']}")
+    else:
+        result = export(args.run, args.out, args.quantize.lower(), log=_log)
+        _log(f"serve it with model.path = {result['path']}")
     print(result["path"])
     return 0
 
 
-_RUNNERS = {"prepare": _prepare, "run": _run, "export": _export}
+def _eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    report = evaluate(
+        args.models, args.dataset, args.base, per_kind=args.tasks_per_kind,
+        humaneval=args.humaneval, loss_tokens=args.loss_tokens, threads=args.threads,
+        out=args.out, log=_log,
+    )
+    print("\n".join(report["table"]))
+    return 0
+
+
+_RUNNERS = {"prepare": _prepare, "run": _run, "export": _export, "eval": _eval}
 
 
 def _log(line: str) -> None:

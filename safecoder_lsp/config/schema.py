@@ -74,6 +74,12 @@ class ModelConfig:
     path: str = _opt(
         "", "GGUF file to load; empty = the default model installed by `safecoder-lsp model pull`"
     )
+    lora_path: str = _opt(
+        "",
+        "GGUF LoRA adapter applied to model.path's model at load (`safecoder-lsp train "
+        "export RUN --as lora` writes one); empty = none",
+        workspace=False,
+    )
     fim_template: str = _opt(
         fim.AUTO,
         "fill-in-the-middle prompt format; auto = detect it from the model",

@@ -62,6 +62,7 @@ def _batched(config: Config, slots: int, step_tokens: int, weights: str) -> Back
         n_gpu_layers=e.n_gpu_layers,
         step_tokens=step_tokens,
         weights=label,
+        lora_path=config.model.lora_path or None,
     )
 
 

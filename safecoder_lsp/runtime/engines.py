@@ -65,12 +65,14 @@ def local_engine(config: Config) -> Engine:
         kind = kinds.get(kinds.LOCAL)
     e = config.engine
     path = resolve_model_path(config.model.path)
+    lora = {"lora_path": config.model.lora_path} if config.model.lora_path else {}
     engine = kind.load()(
         path,
         n_ctx=e.n_ctx,
         n_threads=e.n_threads,
         n_gpu_layers=e.n_gpu_layers,
         n_batch=e.n_batch,
+        **lora,
     )
     extra = tuple(config.model.fim_stop)
     detected = getattr(engine, "fim_template", None)  # None: the kind detects none

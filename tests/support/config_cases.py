@@ -11,6 +11,7 @@ from safecoder_lsp.config import ConfigProblem, LoadResult, load_config
 # The contract: every key with its type and default.
 EXPECTED_DEFAULTS: dict[str, tuple[str, Any]] = {
     "model.path": ("str", ""),
+    "model.lora_path": ("str", ""),
     "model.fim_template": ("str", "auto"),
     "model.fim_prefix": ("str", ""),
     "model.fim_suffix": ("str", ""),
@@ -108,6 +109,7 @@ NOT_FROM_WORKSPACE = {
     "network.allowed_hosts": ["0.0.0.0/0"],
     "network.plugin_endpoints": True,
     "model.mirror_url": "http://attacker.example/simple",
+    "model.lora_path": "/tmp/attacker-adapter.gguf",
     "attribution.index": "/nonexistent/index.sqlite",
     "attribution.allowed_licenses": ["GPL-3.0-only"],
     "attribution.action": "off",

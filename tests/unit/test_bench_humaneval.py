@@ -5,28 +5,21 @@ does not, and the obvious cut applied to raw answers (hand-written cases)."""
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
 
 from bench.humaneval_infill import (
-    DATA,
-    Task,
     block_tasks,
     condition_tasks,
     multi_line_tasks,
     obvious_cut,
-    passes,
     random_span_tasks,
-    single_line_tasks,
 )
+from evaluation.humaneval import Task, passes, problems, single_line_tasks
 
 
 @pytest.fixture(scope="module")
 def programs() -> dict[str, str]:
-    with gzip.open(DATA, "rt") as f:
-        rows = [json.loads(line) for line in f]
+    rows = problems()
     return {r["task_id"]: r["prompt"] + r["canonical_solution"] for r in rows}
 
 

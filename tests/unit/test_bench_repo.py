@@ -1,7 +1,7 @@
-"""The repository-level benchmark without a model: bench/repo_tasks.py's task builder on
+"""The repository-level benchmark without a model: evaluation/repo_tasks.py's task builder on
 a small hand-written project (kinds, token-boundary cuts, skip rules, determinism,
 other files to open), the split by project, the pins, the sessions that keep the
-hidden text from the server, prompt clipping, and bench/repo_score.py's scores."""
+hidden text from the server, prompt clipping, and evaluation/scores.py's scores."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from bench.repo_projects import (
     projects,
     split_of,
 )
-from bench.repo_score import edit_similarity, exact_match, levenshtein, summarize
-from bench.repo_tasks import build_tasks, other_files
-from bench.repobench import _clip, holed, sessions, spread, summary_rows
+from bench.repobench import holed, select, sessions, spread, summary_rows
+from evaluation.infill import clip
+from evaluation.repo_tasks import build_tasks, other_files
+from evaluation.scores import edit_similarity, exact_match, levenshtein, summarize
 
 CORE = '''"""Core module docstring.
 
@@ -178,8 +179,8 @@ def test_the_split_is_fixed_by_project():
     assert {p.name for p in projects("heldout")} == HELD_OUT
     assert {p.name for p in projects("tune")} | HELD_OUT == {p.name for p in PROJECTS}
     held = next(iter(HELD_OUT))
-    assert {t.split for t in build_tasks(held, FILES, per_kind=2)} == {"heldout"}
-    assert {t.split for t in build_tasks("copier", FILES, per_kind=2)} == {"tune"}
+    assert {t.split for t in select({held: FILES}, ("line",), 2, 0)} == {"heldout"}
+    assert {t.split for t in select({"copier": FILES}, ("line",), 2, 0)} == {"tune"}
     assert split_of("anything-else") == "tune"
 
 
@@ -226,9 +227,9 @@ def words(data: bytes, add_bos: bool = False, special: bool = False) -> list[byt
 
 def test_clipping_keeps_whole_lines_nearest_the_cursor():
     text = "a b\nc d\ne f\ng h"
-    assert _clip(words, text, 4, keep_end=True) == "e f\ng h"
-    assert _clip(words, text, 5, keep_end=False) == "a b\nc d"
-    assert _clip(words, "one two three", 1, keep_end=True) == "one two three"  # the typed line
+    assert clip(words, text, 4, keep_end=True) == "e f\ng h"
+    assert clip(words, text, 5, keep_end=False) == "a b\nc d"
+    assert clip(words, "one two three", 1, keep_end=True) == "one two three"  # the typed line
 
 
 def test_exact_match_ignores_trailing_whitespace_only():

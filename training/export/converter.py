@@ -19,6 +19,8 @@ from training.errors import TrainingError
 
 ENV_SOURCE = "SAFECODER_LLAMA_CPP_SRC"
 SCRIPT = "convert_hf_to_gguf.py"
+#: the converters never ask the Hugging Face hub
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 WANTED = (SCRIPT, "convert_lora_to_gguf.py", "conversion/", "gguf-py/")
 
 
@@ -85,7 +87,8 @@ def convert(checkpoint: Path, out: Path, outtype: str = "f16") -> None:
     script = converter_dir() / SCRIPT
     cmd = [sys.executable, str(script), str(checkpoint), "--outfile", str(out),
            "--outtype", outtype]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, check=False,
+                          env={**os.environ, **OFFLINE})
     if done.returncode != 0 or not out.is_file():
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()][-3:]
         raise TrainingError("llama.cpp's converter failed: " + " | ".join(lines))

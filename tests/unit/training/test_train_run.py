@@ -81,3 +81,29 @@ def test_bad_input_is_a_clear_error(small_dataset, tiny_base, tmp_path):
     assert missing.returncode == 1 and "not found" in missing.stderr
     not_a_dataset = _run(tmp_path, tiny_base, tmp_path / "y", 2)
     assert not_a_dataset.returncode == 1 and "not a dataset folder" in not_a_dataset.stderr
+
+
+def test_a_base_without_fim_tokens_is_refused_before_anything_is_written(small_dataset,
+                                                                        tmp_path):
+    """A causal model whose vocabulary has no fill-in-the-middle tokens (a tiny Llama
+    with a byte-level BPE tokenizer trained here on a few lines: no special tokens but
+    its end of text) cannot learn infilling: the command says so and writes nothing."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(["def f(x):\n    return x + 1\n"] * 20, trainer)
+    folder = tmp_path / "no-fim-model"
+    PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="</s>").save_pretrained(folder)
+    config = LlamaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    out = tmp_path / "run"
+    done = _run(small_dataset, folder, out, 2)
+    assert done.returncode == 1
+    assert "no-fim-model has no fill-in-the-middle tokens in its vocabulary" in done.stderr
+    assert "choose a code model with FIM training" in done.stderr
+    assert not out.exists() or not any(out.rglob("*"))

@@ -1,4 +1,5 @@
-"""Repository-level completion tasks, built from one project's files.
+"""Repository-level completion tasks, built from one project's files (the repository
+benchmark in bench/ and `train eval` on a dataset's held-out files).
 
 Pure: the input is ``{relative_path: text}`` of one project, the output a seeded,
 deterministic list of tasks. Three kinds:
@@ -25,8 +26,6 @@ import random
 import re
 import tokenize
 from dataclasses import dataclass, field
-
-from bench.repo_projects import split_of
 
 KINDS = ("line", "midline", "block")
 MIN_CODE = 8  # characters of code a hidden line must have
@@ -243,9 +242,11 @@ def build_tasks(
     kinds: tuple[str, ...] = KINDS,
     per_kind: int = 50,
     seed: int = 0,
+    split: str = "tune",
 ) -> list[RepoTask]:
     """Up to ``per_kind`` tasks of each kind from ``files``, drawn with a seeded
-    generator (the same tasks on every machine), in file and line order per kind."""
+    generator (the same tasks on every machine), in file and line order per kind;
+    ``split`` names the set they belong to (the benchmark's split of projects)."""
     sources = {p: s for p in sorted(files) if (s := _analyse(files[p])) is not None}
     keys = _module_keys(files)
     others: dict[str, tuple[str, ...]] = {}
@@ -273,7 +274,7 @@ def build_tasks(
                     suffix,
                     middle,
                     others[path],
-                    split_of(project),
+                    split,
                 )
             )
     return tasks
