@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 TRAIN_STAMP := $(VENV)/.train-installed-stamp
 
-.PHONY: install install-train model demo test lint unit e2e bench clean vscode
+.PHONY: install install-train model demo test lint unit e2e bench own-model clean vscode
 
 # llama-cpp-python builds from source (about 7 minutes on 2 cores); pip keeps the
 # built wheel in its cache, so later installs take seconds.
@@ -51,6 +51,12 @@ vscode:
 # bench/RESULTS.md is the curated record, where a run's summary is pasted by hand.
 bench: model
 	$(BIN)/python -m bench.run_all
+
+# Your own model end to end on a real project (bench/own_model.py): prepare, a 60-step
+# LoRA run on the default model with a learning curve, export, evaluation, a completion
+# through the server. About 2 hours on a 2-core CPU; resumes where it stopped.
+own-model: model install-train
+	$(BIN)/python -m bench.own_model
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from safecoder_lsp.cli.output import print_error
 
-DEFAULT_FORM = "merged"  # see `train export --as`
+DEFAULT_FORM = "lora"  # see `train export --as`: the better held-out figures (bench/RESULTS.md)
 EXTRA_HINT = "install the training extra: pip install 'safecoder-lsp[train]'"
 
 
@@ -62,6 +62,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run_.add_argument("dataset", type=Path, metavar="DATASET")
     run_.add_argument("--out", required=True, type=Path, metavar="DIR")
     run_.add_argument("--base", type=Path, default=None, metavar="MODEL")
+    run_.add_argument("--stop-after", type=int, default=0, metavar="STEP",
+                      help="stop at STEP (checkpoint and adapter written, on the schedule of "
+                      "--max-steps) to evaluate part-way; run again without it to go on")
     for flag, kind, default, text in RUN_OPTIONS:
         run_.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
 
@@ -173,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads, fim=FimSettings(args.fim_rate, args.spm_rate),
     )
     base = args.base or default_model_path()
-    record = train(args.dataset, base, args.out, settings, progress=_show_progress)
+    record = train(args.dataset, base, args.out, settings, progress=_show_progress,
+                   stop_after=args.stop_after)
     print(f"{args.out / ADAPTER} (final loss {record['final_loss']})")
     return 0
 
@@ -187,7 +191,9 @@ def _show_progress(p) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from training.export.export import export, export_lora
+    from training.export.quantize import check_type
 
+    check_type(args.quantize.lower())  # a typo is an error whichever the form
     if args.form == "lora":
         result = export_lora(args.run, args.out, log=_log)
         _log(f"serve it with model.path = {result['base']} and model.lora_path = "

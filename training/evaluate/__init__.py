@@ -14,7 +14,8 @@ from typing import Any
 
 from evaluation.humaneval import single_line_tasks
 from training.errors import TrainingError
-from training.evaluate.candidates import candidates
+from training.evaluate import cache
+from training.evaluate.candidates import Candidate, candidates
 from training.evaluate.measure import Plan, heldout_tasks, measure, spread
 from training.evaluate.report import table
 from training.prepare import dataset
@@ -30,6 +31,25 @@ def _plan(dataset_dir: Path, per_kind: int, humaneval: int, loss_tokens: int,
     return Plan(tasks, [r.content for r in rows], he, loss_tokens, threads)
 
 
+def _settings(dataset_dir: Path, per_kind: int, humaneval: int, loss_tokens: int) -> str:
+    card = dataset_dir / "card.json"
+    version = json.loads(card.read_text()).get("version", "") if card.is_file() else ""
+    return f"{dataset_dir.absolute()}:{version}:{per_kind}:{humaneval}:{loss_tokens}"
+
+
+def _figures(candidate: Candidate, plan: Plan, settings: str,
+             log: Callable[[str], None]) -> dict:
+    """The candidate's figures: measured, or as measured before with the same settings."""
+    name = cache.key(candidate, settings)
+    found = cache.load(name)
+    if found is not None:
+        log(f"{candidate.label}: {candidate.describe()} (measured before)")
+        return found
+    figures = measure(candidate, plan, log)
+    cache.store(name, figures)
+    return figures
+
+
 def evaluate(
     models: list[Path], dataset_dir: Path, base: Path | None = None, per_kind: int = 50,
     humaneval: int = 200, loss_tokens: int = 8192, threads: int = 0, out: Path | None = None,
@@ -43,8 +63,11 @@ def evaluate(
     plan = _plan(dataset_dir, per_kind, humaneval, loss_tokens, threads)
     if not plan.tasks:
         log("no Python held-out files: exact match is not measured")
-    results = [{"label": c.label, "model": c.describe(), "figures": measure(c, plan, log)}
-               for c in compared]
+    settings = _settings(dataset_dir, per_kind, humaneval, loss_tokens)
+    results = [
+        {"label": c.label, "model": c.describe(), "figures": _figures(c, plan, settings, log)}
+        for c in compared
+    ]
     report = {"dataset": str(dataset_dir.absolute()), "results": results,
               "table": table(results)}
     if out is not None:

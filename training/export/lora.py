@@ -22,11 +22,14 @@ SCRIPT = "convert_lora_to_gguf.py"
 def base_config(base: Path, dest: Path) -> None:
     """The base's transformers config.json in ``dest`` (a .gguf file or a folder)."""
     from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if base.is_dir():
         config = AutoConfig.from_pretrained(base)
     else:
         config = AutoConfig.from_pretrained(base.parent, gguf_file=base.name)
+    if not config.architectures:  # a config read from GGUF metadata names none
+        config.architectures = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[config.model_type]]
     config.save_pretrained(dest)
 
 

@@ -105,9 +105,12 @@ def _step(model: Any, optimizer: Any, schedule: Any, batches: list[list[list[int
 
 def train(
     dataset_dir: Path, base_path: Path, out: Path, settings: RunSettings | None = None,
-    progress: Callable[[Progress], None] = lambda p: None,
+    progress: Callable[[Progress], None] = lambda p: None, stop_after: int = 0,
 ) -> dict[str, Any]:
-    """Fine-tune; resumes from ``out``'s newest checkpoint; returns the run record."""
+    """Fine-tune; resumes from ``out``'s newest checkpoint; returns the run record.
+    ``stop_after``: end at that step (checkpoint and adapter written) on the schedule
+    of ``max_steps``; the same command without it, or with a later step, goes on, so
+    a run can be evaluated part-way and is the same run as one never stopped."""
     import torch
 
     settings = settings or RunSettings()
@@ -126,17 +129,18 @@ def train(
     start, found = Position(0, 0, 0), checkpoint.latest(out)
     if found is not None:
         start = checkpoint.restore(found, model, optimizer, schedule)
-    losses = _loop(base, model, optimizer, schedule, docs, settings, out, start, progress)
+    stop = min(settings.max_steps, stop_after or settings.max_steps)
+    losses = _loop(base, model, optimizer, schedule, docs, settings, out, start, stop, progress)
     return _finish(out, model, base, dataset_dir, settings, losses, start)
 
 
 def _loop(base, model, optimizer, schedule, docs, settings: RunSettings, out: Path,
-          start: Position, progress: Callable[[Progress], None]) -> list[float]:
+          start: Position, stop: int, progress: Callable[[Progress], None]) -> list[float]:
     stream = _stream(base, docs, settings, start)
     losses: list[float] = []
     began = time.perf_counter()
     epoch, index = start.epoch, start.sequence
-    for step in range(start.step + 1, settings.max_steps + 1):
+    for step in range(start.step + 1, stop + 1):
         batches = []
         for _ in range(settings.grad_accum):
             batch = []
@@ -146,7 +150,7 @@ def _loop(base, model, optimizer, schedule, docs, settings: RunSettings, out: Pa
             batches.append(batch)
         losses.append(_step(model, optimizer, schedule, batches))
         saved = ""
-        if step % settings.save_every == 0 or step == settings.max_steps:
+        if step % settings.save_every == 0 or step == stop:
             saved = str(checkpoint.save(out, Position(step, epoch, index), model, optimizer,
                                         schedule, settings.keep_checkpoints))
         elapsed = time.perf_counter() - began
@@ -154,6 +158,14 @@ def _loop(base, model, optimizer, schedule, docs, settings: RunSettings, out: Pa
         progress(Progress(step, settings.max_steps, losses[-1], done_tokens / elapsed, elapsed,
                           start.step, saved))
     return losses
+
+
+def _previous_loss(out: Path) -> float | None:
+    """The last loss an earlier call recorded (a call that trained no step keeps it)."""
+    try:
+        return json.loads((out / RECORD).read_text()).get("final_loss")
+    except (OSError, ValueError):
+        return None
 
 
 def _finish(out: Path, model, base: Base, dataset_dir: Path, settings: RunSettings,
@@ -169,9 +181,10 @@ def _finish(out: Path, model, base: Base, dataset_dir: Path, settings: RunSettin
         "dataset": {"path": str(dataset_dir.absolute()),
                     "version": json.loads(card.read_text())["version"] if card.is_file() else ""},
         "settings": settings.record(),
-        "steps": settings.max_steps,
+        "steps": start.step + len(losses),
+        "max_steps": settings.max_steps,
         "resumed_from_step": start.step,
-        "final_loss": round(losses[-1], 4) if losses else None,
+        "final_loss": round(losses[-1], 4) if losses else _previous_loss(out),
     }
     (out / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record

@@ -41,6 +41,11 @@ def test_eval_prints_one_table_of_both_models_on_the_same_tasks(tiny_run, small_
                 "1", "--humaneval", "0", "--loss-tokens", "0")
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p.name: p.stat().st_mtime_ns for p in tiny_run.glob("*.gguf")} == made
+    # the same evaluation again: both models' figures come from the cache, unchanged
+    cached = cli("train", "eval", tiny_run, "--dataset", small_dataset, "--tasks-per-kind", "3",
+                 "--humaneval", "3", "--loss-tokens", "300")
+    assert cached.returncode == 0 and cached.stderr.count("(measured before)") == 2
+    assert cached.stdout.strip().splitlines() == report["table"]
 
 
 def test_llama_cpp_loss_is_the_loss_transformers_computes(tiny_base, tiny_base_gguf,

@@ -4,6 +4,7 @@ path runs in `make test`: progress, checkpoints, the adapter, and kill -9."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,9 @@ def test_a_short_run_writes_progress_checkpoints_and_the_adapter(small_dataset, 
 def test_a_run_killed_with_sigkill_resumes_and_ends_where_an_unbroken_one_does(
     small_dataset, tiny_base, tmp_path
 ):
+    """Killed after its checkpoint at step 10 or 12, resumed to a stop at step 18 (an
+    adapter to evaluate part-way), then resumed to the end: the same adapter as a run
+    never interrupted."""
     steps = 24
     unbroken = _run(small_dataset, tiny_base, tmp_path / "a", steps)
     assert unbroken.returncode == 0, unbroken.stderr[-3000:]
@@ -67,10 +71,18 @@ def test_a_run_killed_with_sigkill_resumes_and_ends_where_an_unbroken_one_does(
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "adapter").exists()
+    paused = subprocess.run([*_cmd(small_dataset, tiny_base, out, steps), "--stop-after", "18"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert paused.returncode == 0, paused.stderr[-3000:]
+    first = next(line for line in paused.stderr.splitlines() if line.startswith("step "))
+    assert int(first.split()[1].split("/")[0]) > 10  # continued, did not start over
+    record = json.loads((out / "run.json").read_text())
+    assert (record["steps"], record["max_steps"]) == (18, steps)
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
     resumed = _run(small_dataset, tiny_base, out, steps)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     first = next(line for line in resumed.stderr.splitlines() if line.startswith("step "))
-    assert int(first.split()[1].split("/")[0]) > 10  # continued, did not start over
+    assert first.split()[1] == f"19/{steps}"
     a, b = _adapter(tmp_path / "a"), _adapter(out)
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
