@@ -45,6 +45,7 @@ from bench.repo_projects import PROJECTS, fetch, read_files, split_of
 from engine.fim import QWEN
 from evaluation.infill import PREFIX_TOKENS, SUFFIX_TOKENS, clip
 from evaluation.repo_tasks import KINDS, RepoTask, build_tasks
+from evaluation.sampling import spread
 from evaluation.scores import edit_similarity, exact_match, summarize
 
 ONE_LINE_KINDS = ("line", "midline")
@@ -57,14 +58,6 @@ def load(split: str) -> dict[str, dict[str, str]]:
         for p in PROJECTS
         if split == "all" or split_of(p.name) == split
     }
-
-
-def spread(tasks: list[RepoTask], limit: int) -> list[RepoTask]:
-    """``limit`` tasks spread evenly over ``tasks`` (all with 0)."""
-    if not limit or limit >= len(tasks):
-        return tasks
-    step = len(tasks) / limit
-    return [tasks[int(i * step)] for i in range(limit)]
 
 
 def select(

@@ -101,7 +101,7 @@ def load_llama(path: Path, lora: Path | None = None, **params):
     saying what to do."""
     check_file(path)
     if lora is not None:
-        check_lora(lora, path)
+        lora_fits.check(lora, path)
         params["lora_path"] = str(lora)
     try:
         import llama_cpp
@@ -124,22 +124,6 @@ def load_llama(path: Path, lora: Path | None = None, **params):
             "`safecoder-lsp model verify` and `safecoder-lsp model pull`, or set model.path "
             "to another GGUF file.",
         ) from exc
-
-
-def check_lora(path: Path, model: Path) -> None:
-    """Raise an EngineError when the adapter file at ``path`` is missing, incomplete or
-    not made for ``model`` (engine/lora.py: llama.cpp would crash on it)."""
-    if not path.is_file():
-        raise EngineError(
-            f"model.lora_path {path} is not a file.",
-            "Point model.lora_path at the adapter `safecoder-lsp train export RUN --as "
-            "lora` wrote, or leave it empty.",
-        )
-    from engine import gguf
-
-    gguf.read_metadata(path)
-    gguf.check_complete(path)
-    lora_fits.check_fits(path, model)
 
 
 def apply_lora(llama_cpp, llm, ctx) -> None:

@@ -20,6 +20,18 @@ def _text(reader, key: str) -> str:
     return bytes(field.parts[field.data[0]]).decode("utf-8", "replace") if field else ""
 
 
+def check(adapter: Path, model: Path) -> None:
+    """Raise an EngineError when the adapter file is missing, incomplete or not made
+    for ``model`` (llama.cpp would crash on it)."""
+    if not adapter.is_file():
+        raise EngineError(f"model.lora_path {adapter} is not a file.", FIX)
+    from engine import gguf
+
+    gguf.read_metadata(adapter)
+    gguf.check_complete(adapter)
+    check_fits(adapter, model)
+
+
 def check_fits(adapter: Path, model: Path) -> None:
     """Raise an EngineError unless ``adapter`` is a LoRA for ``model``'s tensors."""
     from gguf import GGUFReader

@@ -8,6 +8,7 @@ relayout.py keeps its derived copies in the ``derived`` folder of this directory
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -113,6 +114,22 @@ def is_installed(target: Path, spec: ModelSpec) -> bool:
     except gguf.GgufError:
         return False
     return True
+
+
+RECORD_SUFFIX = ".record.json"  # how `train export` made a file, beside it
+
+
+def record_path(target: Path) -> Path:
+    return target.with_name(target.name + RECORD_SUFFIX)
+
+
+def read_record(target: Path) -> dict | None:
+    """``target``'s record from `train export` (None when there is none or it is bad)."""
+    try:
+        record = json.loads(record_path(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def record_sha(target: Path, digest: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -178,10 +177,10 @@ def _list() -> int:
 
 def _exported(path: Path) -> str:
     """How `train export` recorded the file (``<file>.record.json``), if it did."""
+    record = models.read_record(path)
     try:
-        record = json.loads(path.with_name(path.name + ".record.json").read_text())
-        base = record["base"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
+        base = record["base"]["name"]  # type: ignore[index]
+    except (KeyError, TypeError):
         return ""
     if record.get("format") == "lora":
         return f"LoRA adapter of {base} (model.lora_path; model.path = its base)"

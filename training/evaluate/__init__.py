@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.humaneval import single_line_tasks
+from evaluation.sampling import spread
 from training.errors import TrainingError
 from training.evaluate import cache
 from training.evaluate.candidates import Candidate, candidates
-from training.evaluate.measure import Plan, heldout_tasks, measure, spread
+from training.evaluate.measure import Plan, heldout_tasks, measure
 from training.evaluate.report import table
 from training.prepare import dataset
 
@@ -32,8 +33,7 @@ def _plan(dataset_dir: Path, per_kind: int, humaneval: int, loss_tokens: int,
 
 
 def _settings(dataset_dir: Path, per_kind: int, humaneval: int, loss_tokens: int) -> str:
-    card = dataset_dir / "card.json"
-    version = json.loads(card.read_text()).get("version", "") if card.is_file() else ""
+    version = dataset.recorded_version(dataset_dir)
     return f"{dataset_dir.absolute()}:{version}:{per_kind}:{humaneval}:{loss_tokens}"
 
 

@@ -4,15 +4,14 @@ as a GGUF LoRA (converted once into the run folder)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.models.store import read_record, record_path
 from training.errors import TrainingError
 from training.export.converter import convert
 from training.export.lora import lora_gguf
 from training.export.merge import find_run
-from training.export.register import RECORD_SUFFIX
 
 LORA_FILE, BASE_FILE = "adapter.gguf", "base-f16.gguf"
 
@@ -55,14 +54,14 @@ def from_run(path: Path, base: Path | None) -> tuple[Candidate, Candidate]:
 
 
 def from_gguf(path: Path, base: Path | None) -> tuple[Candidate, Candidate]:
-    side = path.with_name(path.name + RECORD_SUFFIX)
     if base is None:
-        if not side.is_file():
+        record = read_record(path)
+        if record is None:
             raise TrainingError(
-                f"{path.name} has no {side.name} (not exported by `train export`): "
-                "name its base model with --base"
+                f"{path.name} has no {record_path(path).name} (not exported by `train "
+                "export`): name its base model with --base"
             )
-        base = Path(json.loads(side.read_text())["base"]["path"])
+        base = Path(record["base"]["path"])
     if not base.is_file() or base.suffix.lower() != ".gguf":
         raise TrainingError(f"the base {base} is not a GGUF file; name one with --base")
     return Candidate("base", base), Candidate("tuned", path)

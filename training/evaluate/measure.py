@@ -39,13 +39,6 @@ def heldout_tasks(rows: list[Row], per_kind: int, seed: int = 0) -> list[RepoTas
     return tasks
 
 
-def spread(items: list, limit: int) -> list:
-    """``limit`` items spread evenly over ``items`` (all with 0)."""
-    if not limit or limit >= len(items):
-        return items
-    return [items[int(i * len(items) / limit)] for i in range(limit)]
-
-
 def _infill_scores(llm, template, plan: Plan, log: Callable[[str], None]) -> dict:
     found = {kind: [] for kind in KINDS}
     for n, task in enumerate(plan.tasks, 1):

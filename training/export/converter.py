@@ -82,13 +82,18 @@ def _unpack(sdist: Path, dest: Path) -> None:
         raise TrainingError(f"{sdist.name} holds no vendor/llama.cpp/{SCRIPT}")
 
 
-def convert(checkpoint: Path, out: Path, outtype: str = "f16") -> None:
-    """Run the converter on a transformers checkpoint folder (a clear error if it fails)."""
-    script = converter_dir() / SCRIPT
-    cmd = [sys.executable, str(script), str(checkpoint), "--outfile", str(out),
-           "--outtype", outtype]
+def run_script(script: str, args: list[str], out: Path, what: str) -> None:
+    """Run one of llama.cpp's converter scripts (never asking the Hugging Face hub),
+    which must write ``out``; a clear error with the end of its output if it fails."""
+    cmd = [sys.executable, str(converter_dir() / script), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, check=False,
                           env={**os.environ, **OFFLINE})
     if done.returncode != 0 or not out.is_file():
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()][-3:]
-        raise TrainingError("llama.cpp's converter failed: " + " | ".join(lines))
+        raise TrainingError(f"llama.cpp's {what} failed: " + " | ".join(lines))
+
+
+def convert(checkpoint: Path, out: Path, outtype: str = "f16") -> None:
+    """Run the converter on a transformers checkpoint folder (a clear error if it fails)."""
+    run_script(SCRIPT, [str(checkpoint), "--outfile", str(out), "--outtype", outtype], out,
+               "converter")

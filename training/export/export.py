@@ -1,4 +1,4 @@
-"""The export pipeline, two forms (``FORMS``):
+"""The export pipeline, two forms (`train export --as`):
 
 - merged: merge -> convert (f16) -> quantize -> register, built in a temporary folder
   beside the target and renamed into place at the end; serve with model.path.

@@ -7,14 +7,11 @@ never asks the Hugging Face hub (``--base`` is always given, the hub is off)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from training.errors import TrainingError
-from training.export.converter import OFFLINE, converter_dir
+from training.export.converter import run_script
 
 SCRIPT = "convert_lora_to_gguf.py"
 
@@ -35,17 +32,11 @@ def base_config(base: Path, dest: Path) -> None:
 
 def lora_gguf(adapter: Path, record: dict[str, Any], out: Path) -> Path:
     """Convert ``adapter`` (a peft folder) to ``out`` (f16 GGUF LoRA); returns ``out``."""
-    script = converter_dir() / SCRIPT
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".lora-", dir=out.parent) as tmp:
         base_config(Path(record["base"]["path"]), Path(tmp) / "base")
         partial = Path(tmp) / "adapter.gguf"
-        cmd = [sys.executable, str(script), str(adapter), "--base", str(Path(tmp) / "base"),
-               "--outfile", str(partial), "--outtype", "f16"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False,
-                              env={**os.environ, **OFFLINE})
-        if done.returncode != 0 or not partial.is_file():
-            lines = [ln for ln in done.stderr.splitlines() if ln.strip()][-3:]
-            raise TrainingError("llama.cpp's LoRA converter failed: " + " | ".join(lines))
+        run_script(SCRIPT, [str(adapter), "--base", str(Path(tmp) / "base"), "--outfile",
+                            str(partial), "--outtype", "f16"], partial, "LoRA converter")
         os.replace(partial, out)
     return out

@@ -7,16 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.models.store import record_sha, sha256_of
-
-RECORD_SUFFIX = ".record.json"
+from engine.models.store import record_path, record_sha, sha256_of
 
 
 def register(path: Path, record: dict[str, Any]) -> str:
     digest = sha256_of(path)
     record_sha(path, digest)
     full = {**record, "file": path.name, "sha256": digest}
-    side = path.with_name(path.name + RECORD_SUFFIX)
+    side = record_path(path)
     tmp = side.with_name(f".{side.name}.tmp")
     tmp.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
     tmp.replace(side)

@@ -99,6 +99,12 @@ def _replace(partial: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def recorded_version(folder: Path) -> str:
+    """The version a dataset folder's card records ("" without a card)."""
+    card = folder / "card.json"
+    return json.loads(card.read_text())["version"] if card.is_file() else ""
+
+
 def read(folder: Path, split: str) -> list[Row]:
     """The rows of one split of a dataset folder."""
     import pyarrow.parquet as pq

@@ -175,11 +175,10 @@ def _finish(out: Path, model, base: Base, dataset_dir: Path, settings: RunSettin
     model.save_pretrained(partial)
     shutil.rmtree(out / ADAPTER, ignore_errors=True)
     partial.rename(out / ADAPTER)
-    card = dataset_dir / "card.json"
     record = {
         "base": {"name": base.name, "path": str(base.path.absolute())},
         "dataset": {"path": str(dataset_dir.absolute()),
-                    "version": json.loads(card.read_text())["version"] if card.is_file() else ""},
+                    "version": dataset.recorded_version(dataset_dir)},
         "settings": settings.record(),
         "steps": start.step + len(losses),
         "max_steps": settings.max_steps,
